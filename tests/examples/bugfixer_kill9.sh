@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# kill -9 of the daemon while fix-bug runs, restart on the same data: the
+# run resumes at fix-bug.  clone-repo is not run again (its journal entry
+# is byte-identical and the clone happened once, counted by a git hook the
+# VM's git config points at), fix-bug runs again (a second agent session)
+# and the workflow completes.
+. "$(dirname "$0")/ex_lib.sh"
+
+ex_repo calc
+# Every checkout in the VM appends a line to /home/user/clones.log.
+mkdir -p "$SRV/hooks"
+printf '#!/bin/sh\necho clone >> /home/user/clones.log\n' > "$SRV/hooks/post-checkout"
+chmod 755 "$SRV/hooks/post-checkout"
+
+ex_start
+mkdir "$MNT/vm@bug-fixer" || fail "mkdir vm@bug-fixer"
+home=$MNT/vm@bug-fixer/fs/home/user
+printf '[core]\n\thooksPath = /srv/demo/hooks\n' > "$home/.gitconfig" \
+  || fail "cannot write the VM's .gitconfig"
+
+# The test agent's sleep hook keeps the agent's turn long enough to kill.
+ex_fix calc "sleep 4; $(cat "$SRC/examples/demo/issue.txt")"
+
+running() {
+  jq -e '.status == "running"' "$MNT/bugFixer/steps/fix-bug-loop/0/fix-bug" \
+    >/dev/null 2>&1
+}
+wait_for 60 running || fail "fix-bug never ran"
+clone_before=$(ex_entry bugFixer fix-bug-loop/0/clone-repo)
+assert_eq "$(jq -r .status <<<"$clone_before")" completed "clone-repo before the kill"
+assert_eq "$(cat "$home/clones.log")" clone "clones before the kill"
+
+af_restart --agent claude=test --vm-ro "bug-fixer=$SRV:/srv/demo"
+ex_wait_done bugFixer fix-bug-loop 0 120
+
+assert_eq "$(ex_entry bugFixer fix-bug-loop/0/clone-repo)" "$clone_before" \
+  "clone-repo's journal entry across the crash"
+assert_eq "$(cat "$home/clones.log")" clone "clones after the restart"
+nsessions=$(find "$MNT/vm@bug-fixer/sessions" -mindepth 1 -maxdepth 1 | wc -l)
+assert_eq "$nsessions" 2 "agent sessions (the interrupted one and the rerun)"
+assert_eq "$(jq -c .lastExitCode "$MNT/bugFixer/state.json")" 0 "lastExitCode"
+assert_ok grep -q 'return a + b;' "$home/repo/index.js"
+
+af_stop_ok
+af_pass

@@ -1,0 +1,370 @@
+#!/usr/bin/env python3
+"""report.py - turns one scripts/bench run into tests/bench/BENCHMARKS.md
+and tests/bench/benchmarks.svg.
+
+Input: a file of JSON lines, one per measurement, written by scripts/bench
+(each has "bench"; see the tables below for the fields each kind carries),
+plus lines {"bench":"skip","what":...,"reason":...} for what could not run
+and {"bench":"raw","what":...,"text":...} for tables kept as printed.  The
+machine is described from /proc and the filesystem holding the data.  A
+figure that is missing is written as "not built" or "not run", never made
+up.  The chart (gnuplot, SVG) is the main comparison: ms per step, actorfs
+through the C API and through the mount against RivetKit's engine.
+"""
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+
+# What each target compares, and its bound; "met" is decided here only.
+TARGET_STEP_RATIO = 3.0       # RivetKit ms/step over actorfs ms/step, at least
+TARGET_ENQUEUE_RATIO = 2.0    # mount enqueue over null-FUSE floor, at most
+TARGET_WRITERS_RATE = 5000.0  # acknowledged messages/s, 16 writers, full
+TARGET_IDLE_MB = 200.0        # RSS with 100,000 idle actors, at most
+TARGET_RECOVERY_MS = 2000.0   # 10,000 workflows resumed, at most
+TARGET_REPLAY_FLAT = 1.5      # evict-and-replay p50, longest over shortest
+
+
+def load(path):
+    rows = []
+    with open(path) as f:
+        for n, line in enumerate(f, 1):
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                sys.exit(f"report.py: {path}:{n}: not JSON ({e})")
+    return rows
+
+
+def pick(rows, bench, **match):
+    for r in rows:
+        if r.get("bench") == bench and all(r.get(k) == v for k, v in match.items()):
+            return r
+    return None
+
+
+def skipped(rows, what):
+    for r in rows:
+        if r.get("bench") == "skip" and r.get("what") == what:
+            return r.get("reason", "skipped")
+    return None
+
+
+def fmt(v, unit="", digits=3):
+    if v is None:
+        return "not run"
+    if isinstance(v, float):
+        v = f"{v:.{digits}f}"
+    return f"{v}{unit}"
+
+
+def machine(data_dir):
+    cpu = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem = "unknown"
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    mem = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+                    break
+    except OSError:
+        pass
+    disk = "unknown"
+    try:
+        out = subprocess.run(["findmnt", "-no", "SOURCE,FSTYPE,OPTIONS", "-T", data_dir],
+                             capture_output=True, text=True, check=True).stdout.split()
+        src, fstype = out[0], out[1]
+        disk = f"{fstype} on {src}"
+        dev = os.path.basename(os.path.realpath(src))
+        base = dev.rstrip("0123456789") if not dev.startswith("nvme") else dev.split("p")[0]
+        rota = f"/sys/block/{base}/queue/rotational"
+        if os.path.exists(rota):
+            with open(rota) as f:
+                disk += ", rotational" if f.read().strip() == "1" else ", non-rotational"
+        model = f"/sys/block/{base}/device/model"
+        if os.path.exists(model):
+            with open(model) as f:
+                disk += f", {f.read().strip()}"
+        elif base.startswith("vd"):
+            disk += ", virtio block device"
+    except (OSError, subprocess.CalledProcessError, IndexError):
+        pass
+    return [
+        ("CPUs (nproc)", str(os.cpu_count())),
+        ("CPU", cpu),
+        ("memory", mem),
+        ("kernel", platform.release()),
+        ("disk (data directory)", disk),
+        ("OS", _os_release()),
+    ]
+
+
+def _os_release():
+    try:
+        with open("/etc/os-release") as f:
+            for line in f:
+                if line.startswith("PRETTY_NAME="):
+                    return line.split("=", 1)[1].strip().strip('"')
+    except OSError:
+        pass
+    return platform.system()
+
+
+def verdict(ok):
+    return "**met**" if ok else "**missed**"
+
+
+def step_table(rows, out):
+    out.append("| durability | actors | actorfs C API ms/step | actorfs mount ms/step | RivetKit ms/step | RivetKit / C API | RivetKit / mount |")
+    out.append("|---|---|---|---|---|---|---|")
+    rk_skip = skipped(rows, "rivetkit")
+    capi_skip = skipped(rows, "capi")
+    for dur in ("full", "normal"):
+        for actors in (1, 100):
+            c = pick(rows, "capi", durability=dur, actors=actors)
+            m = pick(rows, "mount", durability=dur, actors=actors)
+            k = pick(rows, "rivetkit", durability=dur, actors=actors)
+            cv = c["ms_per_step"] if c else None
+            mv = m["ms_per_step"] if m else None
+            kv = k["ms_per_step"] if k else None
+            out.append("| {} | {} | {} | {} | {} | {} | {} |".format(
+                dur, actors,
+                fmt(cv, digits=4) if c else (capi_skip or "not run"),
+                fmt(mv, digits=4),
+                fmt(kv, digits=4) if k else (rk_skip or "not run"),
+                f"{kv / cv:.1f}x" if cv and kv else "-",
+                f"{kv / mv:.1f}x" if mv and kv else "-"))
+
+
+def targets(rows, out):
+    out.append("| target | measured | ratio | verdict |")
+    out.append("|---|---|---|---|")
+    for dur in ("full", "normal"):
+        c = pick(rows, "capi", durability=dur, actors=1)
+        k = pick(rows, "rivetkit", durability=dur, actors=1)
+        name = f"per-step cost >= {TARGET_STEP_RATIO:g}x lower than RivetKit ({dur}, 1 actor, C API)"
+        if c and k and c.get("ms_per_step"):
+            r = k["ms_per_step"] / c["ms_per_step"]
+            out.append(f"| {name} | {c['ms_per_step']:.4f} vs {k['ms_per_step']:.4f} ms | {r:.1f}x | {verdict(r >= TARGET_STEP_RATIO)} |")
+        else:
+            why = skipped(rows, "rivetkit") if not k else (skipped(rows, "capi") or "C API bench not run")
+            out.append(f"| {name} | not measured: {why} | - | not measured |")
+
+    e = pick(rows, "enqueue", durability="normal")
+    f = pick(rows, "floor", name="nullfs")
+    name = f"enqueue through the mount within {TARGET_ENQUEUE_RATIO:g}x of the null-FUSE floor (normal)"
+    if e and f and f.get("us"):
+        r = e["us"] / f["us"]
+        out.append(f"| {name} | {e['us']:.1f} vs {f['us']:.1f} µs | {r:.2f}x | {verdict(r <= TARGET_ENQUEUE_RATIO)} |")
+    else:
+        out.append(f"| {name} | not measured: {skipped(rows, 'enqueue') or skipped(rows, 'nullfs') or 'not run'} | - | not measured |")
+
+    w = pick(rows, "mount_writers", durability="full")
+    name = f"16 writers >= {TARGET_WRITERS_RATE:,.0f} acknowledged messages/s (full)"
+    if w:
+        r = w["msgs_per_s"] / TARGET_WRITERS_RATE
+        out.append(f"| {name} | {w['msgs_per_s']:,.0f} msg/s ({w['writers']} writers) | {r:.2f}x of target | {verdict(r >= 1)} |")
+    else:
+        out.append(f"| {name} | not measured | - | not measured |")
+
+    i = pick(rows, "idle")
+    name = f"100,000 idle actors under {TARGET_IDLE_MB:g} MB RSS"
+    if i:
+        r = i["rss_mb"] / TARGET_IDLE_MB
+        out.append(f"| {name} | {i['rss_mb']:.1f} MB for {i['actors']:,} actors | {r:.2f}x of bound | {verdict(i['rss_mb'] < TARGET_IDLE_MB and i['actors'] >= 100000)} |")
+    else:
+        out.append(f"| {name} | not measured: {skipped(rows, 'idle') or 'not run'} | - | not measured |")
+
+    rc = pick(rows, "recovery")
+    name = f"10,000 workflows resumed after kill -9 in under {TARGET_RECOVERY_MS / 1000:g} s"
+    if rc:
+        r = rc["resume_all_ms"] / TARGET_RECOVERY_MS
+        out.append(f"| {name} | {rc['resume_all_ms']:.0f} ms for {rc['workflows']:,} | {r:.2f}x of bound | {verdict(r < 1 and rc['workflows'] >= 10000)} |")
+    else:
+        out.append(f"| {name} | not measured: {skipped(rows, 'recovery') or 'not run'} | - | not measured |")
+
+    rp = [r for r in rows if r.get("bench") == "replay"]
+    name = f"replay flat in finished iterations (p50 longest / shortest <= {TARGET_REPLAY_FLAT:g})"
+    if len(rp) >= 2 and rp[0]["evict_ms_p50"] > 0:
+        r = rp[-1]["evict_ms_p50"] / rp[0]["evict_ms_p50"]
+        out.append(f"| {name} | {rp[0]['evict_ms_p50']:.3f} ms at {rp[0]['iterations']:,}, {rp[-1]['evict_ms_p50']:.3f} ms at {rp[-1]['iterations']:,} | {r:.2f}x | {verdict(r <= TARGET_REPLAY_FLAT)} |")
+    else:
+        out.append(f"| {name} | not measured: {skipped(rows, 'replay') or 'not run'} | - | not measured |")
+
+
+def chart(rows, svg, workdir):
+    """Grouped bars, one group per (durability, actors), via gnuplot."""
+    if shutil.which("gnuplot") is None:
+        return "gnuplot is not installed; no chart"
+    dat = os.path.join(workdir, "steps.dat")
+    with open(dat, "w") as f:
+        f.write("group capi mount rivetkit\n")
+        for dur in ("full", "normal"):
+            for actors in (1, 100):
+                vals = []
+                for b in ("capi", "mount", "rivetkit"):
+                    r = pick(rows, b, durability=dur, actors=actors)
+                    vals.append(f"{r['ms_per_step']:.4f}" if r else "NaN")
+                f.write(f'"{dur}, {actors} actor{"s" if actors > 1 else ""}" ' + " ".join(vals) + "\n")
+    script = f"""
+set terminal svg size 860,480 dynamic enhanced font 'sans,12' background '#ffffff'
+set output '{svg}'
+set title 'The seed loop: ms per step (lower is better)'
+set ylabel 'ms per step'
+set style data histogram
+set style histogram clustered gap 1
+set style fill solid 0.85 border -1
+set boxwidth 0.9
+set grid ytics
+set yrange [0:*]
+set key top left
+set datafile missing 'NaN'
+plot '{dat}' using 2:xtic(1) title 'actorfs, C API' lc rgb '#1b7837', \\
+     '' using 3 title 'actorfs, through the mount' lc rgb '#5aae61', \\
+     '' using 4 title 'RivetKit workflow engine' lc rgb '#c51b7d'
+"""
+    p = subprocess.run(["gnuplot"], input=script, capture_output=True, text=True)
+    if p.returncode != 0:
+        return f"gnuplot failed: {p.stderr.strip()}"
+    return None
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("results")
+    ap.add_argument("--out", required=True, help="BENCHMARKS.md to write")
+    ap.add_argument("--svg", required=True, help="the chart to write")
+    ap.add_argument("--command", default="scripts/bench")
+    ap.add_argument("--data-dir", default="/tmp", help="where the data lived")
+    ap.add_argument("--started", default="")
+    ap.add_argument("--seconds", type=float, default=0)
+    a = ap.parse_args()
+    rows = load(a.results)
+
+    out = ["# actorfs benchmarks", ""]
+    out.append(f"Written by `{a.command}` (tests/bench/report.py) from one run"
+               + (f" started {a.started}" if a.started else "")
+               + (f", {a.seconds / 60:.0f} minutes in all" if a.seconds else "") + ".")
+    out.append("Every figure below comes from that run; a figure that could not be "
+               "measured says why. The machine is shared: its "
+               f"{os.cpu_count()} CPUs also served other builds during the run, so "
+               "compare ratios within this run rather than absolute times across runs.")
+    out += ["", "## The machine", "", "| | |", "|---|---|"]
+    for k, v in machine(a.data_dir):
+        out.append(f"| {k} | {v} |")
+    for what in ("git", "node", "sqlite"):
+        r = pick(rows, "info", what=what)
+        if r:
+            out.append(f"| {what} | {r['value']} |")
+
+    out += ["", "## Targets", ""]
+    targets(rows, out)
+
+    out += ["", "## The seed's loop: per-step cost", "",
+            "One message on a queue, then three no-op steps and a step that "
+            "updates the state; 1,000 messages, on one actor or spread over 100. "
+            "ms per step = wall time from the first enqueue until the last "
+            "message is recorded, over 4 steps per message (the queue wait is "
+            "not counted as a step, on either side). actorfs through the C API "
+            "is the engine's own benchmark (tests/bench/eng_bench.c); through "
+            "the mount, bash's builtin `echo` writes each message into "
+            "`queues/work/new` of the seedloop plugin "
+            "(tests/bench/seedloop_plugin.c, loaded with `--load`) and the run "
+            "ends when `state.json` shows every message; RivetKit is "
+            "`@rivetkit/workflow-engine` on Node 22 with a SQLite storage "
+            "driver in WAL mode (tests/bench/rivetkit/bench.mjs), each enqueue "
+            "and each step flush one commit, synchronous FULL or NORMAL.", ""]
+    step_table(rows, out)
+    out += ["", "![ms per step](benchmarks.svg)", ""]
+
+    out += ["## Enqueue through the mount and its floors", ""]
+    out.append("| what | durability | figure |")
+    out.append("|---|---|---|")
+    for r in rows:
+        if r.get("bench") == "floor":
+            out.append(f"| floor: {r.get('label', r['name'])} | - | {r['us']:.1f} µs |")
+    for r in rows:
+        if r.get("bench") == "enqueue":
+            out.append(f"| {r.get('label', 'enqueue through the mount')} | {r['durability']} | {r['us']:.1f} µs |")
+    for r in rows:
+        if r.get("bench") == "mount_writers":
+            out.append(f"| {r['writers']} writers, {r['messages']:,} messages into one queue | {r['durability']} | {r['msgs_per_s']:,.0f} acknowledged msg/s |")
+    for what in ("nullfs", "enqueue", "fdatasync"):
+        why = skipped(rows, what)
+        if why:
+            out.append(f"| {what} | - | {why} |")
+
+    out += ["", "## Idle actors", ""]
+    i = pick(rows, "idle")
+    if i:
+        out.append(f"{i['actors']:,} counter actors parked on queue `add` "
+                   f"(durability {i['durability']}): process RSS {i['rss_mb']:.1f} MB "
+                   f"({i['rss_base_kb'] / 1024:.1f} MB before creating them), "
+                   f"{i['bytes_per_actor']:,.0f} bytes per actor; created in "
+                   f"{i['create_s']:.1f} s, all parked {i['park_s']:.1f} s later. "
+                   f"Waking {i['wakes']:,} random ones (enqueue until the state "
+                   f"changes): p50 {i['wake_p50_ms']:.3f} ms, p99 {i['wake_p99_ms']:.3f} ms.")
+    else:
+        out.append(f"Not measured: {skipped(rows, 'idle') or 'not run'}.")
+
+    out += ["", "## Recovery after kill -9", ""]
+    rc = pick(rows, "recovery")
+    if rc:
+        out.append(f"A child process made {rc['workflows']:,} actors, each with an "
+                   f"acknowledged message and a step that could not finish, and was "
+                   f"killed with SIGKILL (setup {rc['setup_s']:.1f} s, durability "
+                   f"{rc['durability']}). Reopening took {rc['open_start_ms']:.0f} ms "
+                   f"(eng_open + eng_start); every workflow had run its step and "
+                   f"changed its state {rc['resume_all_ms']:.0f} ms after the reopen began.")
+    else:
+        out.append(f"Not measured: {skipped(rows, 'recovery') or 'not run'}.")
+
+    out += ["", "## Replay against history length (compaction on)", ""]
+    rp = [r for r in rows if r.get("bench") == "replay"]
+    if rp:
+        out.append("One actor's loop (queue wait, one step) after N finished "
+                   "iterations; median ms from enqueue to state change over "
+                   f"{rp[0]['samples']} messages, kept in memory (warm) and with "
+                   "the engine in evict-always mode (every message replays the "
+                   "actor from the journal).")
+        out += ["", "| finished iterations | warm p50 ms | evict+replay p50 ms | replay ms |", "|---|---|---|---|"]
+        for r in rp:
+            out.append(f"| {r['iterations']:,} | {r['warm_ms_p50']:.3f} | {r['evict_ms_p50']:.3f} | {r['replay_ms']:.3f} |")
+    else:
+        out.append(f"Not measured: {skipped(rows, 'replay') or 'not run'}.")
+
+    raws = [r for r in rows if r.get("bench") == "raw"]
+    if raws:
+        out += ["", "## Other modules' benchmarks, as printed", ""]
+        for r in raws:
+            out += [f"### {r['what']}", "", "```", r["text"].rstrip(), "```", ""]
+
+    skips = [r for r in rows if r.get("bench") == "skip"]
+    if skips:
+        out += ["", "## Not measured", ""]
+        for r in skips:
+            out.append(f"- {r['what']}: {r['reason']}")
+
+    why = chart(rows, a.svg, os.path.dirname(os.path.abspath(a.results)))
+    if why:
+        out += ["", f"(No chart: {why}.)"]
+    with open(a.out, "w") as f:
+        f.write("\n".join(out).rstrip() + "\n")
+
+
+if __name__ == "__main__":
+    main()

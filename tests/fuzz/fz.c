@@ -34,9 +34,20 @@ static int fz__echo(eng_actx *a, const cJSON *args, cJSON **result)
 
 static const eng_action_def fz__actions[] = {{"echo", fz__echo, 1}};
 
-static int fz__wait(eng_ctx *c)
+static int fz__step(eng_sctx *s, const cJSON *in, cJSON **out)
+{
+    (void)s;
+    (void)in;
+    *out = cJSON_CreateTrue();
+    return *out ? 0 : -ENOMEM;
+}
+
+/* A step, then a wait: the journal holds one entry of each kind that
+ * replay decodes. */
+static int fz__run(eng_ctx *c)
 {
     const cJSON *m;
+    ENG_TRY(eng_step(c, "s", fz__step, NULL, NULL, NULL));
     return eng_queue_next(c, "wait", "free", -1, &m);
 }
 
@@ -52,7 +63,7 @@ static void fz__close(void)
 {
     eng_close(fz__e);
     fz__e = NULL;
-    nftw(fz__dir, fz__rm, 16, FTW_DEPTH | FTW_PHYS);
+    fz_rmtree(fz__dir);
 }
 
 void fz_fail(const char *fmt, ...)
@@ -66,16 +77,9 @@ void fz_fail(const char *fmt, ...)
     abort();
 }
 
-eng *fz_engine(void)
+int fz_open(const char *dir, eng **out, char *err, size_t errlen)
 {
-    if (fz__e)
-        return fz__e;
-    if (mkdtemp(fz__dir) == NULL)
-        fz_fail("mkdtemp: %s", strerror(errno));
-    eng_config cfg = {.data_dir = fz__dir, .durability = ENG_DURABILITY_NORMAL};
-    char err[256];
-    if (eng_open(&cfg, &fz__e, err, sizeof err) != 0)
-        fz_fail("eng_open: %s", err);
+    eng_config cfg = {.data_dir = dir, .durability = ENG_DURABILITY_NORMAL};
     static const eng_type t = {
         .name = "fz",
         .initial_state = "{}",
@@ -83,14 +87,36 @@ eng *fz_engine(void)
         .nqueues = 2,
         .actions = fz__actions,
         .nactions = 1,
-        .run = fz__wait,
+        .run = fz__run,
     };
-    if (eng_register(fz__e, &t) != 0)
-        fz_fail("eng_register failed");
-    if (eng_start(fz__e, err, sizeof err) != 0)
-        fz_fail("eng_start: %s", err);
+    int rc = eng_open(&cfg, out, err, errlen);
+    if (rc != 0)
+        return rc;
+    if ((rc = eng_register(*out, &t)) != 0 || (rc = eng_start(*out, err, errlen)) != 0) {
+        if (rc != 0 && err[0] == '\0')
+            snprintf(err, errlen, "eng_register: %s", strerror(-rc));
+        eng_close(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+eng *fz_engine(void)
+{
+    if (fz__e)
+        return fz__e;
+    if (mkdtemp(fz__dir) == NULL)
+        fz_fail("mkdtemp: %s", strerror(errno));
+    char err[256] = "";
+    if (fz_open(fz__dir, &fz__e, err, sizeof err) != 0)
+        fz_fail("starting the engine: %s", err);
     atexit(fz__close);
     return fz__e;
+}
+
+void fz_rmtree(const char *dir)
+{
+    nftw(dir, fz__rm, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 char *fz_cstr(const uint8_t *data, size_t size)

@@ -13,6 +13,10 @@
 #include <stdint.h>
 
 eng *fz_engine(void);
+/* Opens, registers "fz" and starts an engine on DIR (for targets that
+ * need a fresh engine per input). */
+int fz_open(const char *dir, eng **out, char *err, size_t errlen);
+void fz_rmtree(const char *dir);
 /* A NUL-terminated copy of the input (the engine's string APIs take C
  * strings); the caller frees it. */
 char *fz_cstr(const uint8_t *data, size_t size);

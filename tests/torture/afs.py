@@ -20,6 +20,15 @@ class TestFailure(Exception):
     pass
 
 
+class DaemonExited(TestFailure):
+    """The daemon ended before it mounted; rc is its return code
+    (-9: SIGKILL, e.g. a fault-seam kill during start)."""
+
+    def __init__(self, msg, rc):
+        super().__init__(msg)
+        self.rc = rc
+
+
 def wait_for(cond, timeout, what, interval=0.01):
     """Polls cond() until it is truthy; returns its value or raises."""
     deadline = time.monotonic() + timeout
@@ -81,8 +90,9 @@ class Daemon:
 
         def ready():
             if self.proc.poll() is not None:
-                raise TestFailure("actorfs exited with %s during start; log %s:\n%s"
-                                  % (self.proc.returncode, self.log, self.tail_log()))
+                raise DaemonExited("actorfs exited with %s during start; log %s:\n%s"
+                                   % (self.proc.returncode, self.log, self.tail_log()),
+                                   self.proc.returncode)
             return os.path.ismount(self.mnt) and os.path.exists(probe)
         wait_for(ready, timeout, "actorfs to mount %s" % probe)
         return self

@@ -134,6 +134,7 @@ class Torture:
         self.violations = []
         self.kills = collections.Counter()
         self.fault_unreached = 0
+        self.kills_in_start = 0
         self.midstep_confirmed = 0
         self.reruns = 0
         self.drains = 0
@@ -397,12 +398,27 @@ class Torture:
         env = {}
         if mode in ("before", "after"):
             env["ACTORFS_FAULT_KILL"] = "%s:%d" % (mode, self.rng.randint(1, self.a.max_commit))
-        self.d.start(ready_path="torture/status", env_extra=env)
+        try:
+            self.d.start(ready_path="torture/status", env_extra=env)
+        except afs.DaemonExited as e:
+            if not env or e.rc != -9:
+                raise
+            self.d.kill9()
+            self.kills[mode] += 1
+            self.kills_in_start += 1
+            self.account_run()
+            return
         try:
             self.resolve()
             self.drain_and_check()
             self.kill_phase(mode)
         except Died:
+            self.d.kill9()
+        except OSError:
+            # A read through the mount failed: fine only if the daemon
+            # killed itself (fault seam) under it.
+            if self.d.alive():
+                raise
             self.d.kill9()
         self.kills[mode] += 1
         self.account_run()
@@ -456,6 +472,7 @@ class Torture:
             "kills": sum(self.kills.values()),
             "kills_by_mode": dict(self.kills),
             "fault_kill_not_reached": self.fault_unreached,
+            "fault_kills_during_start": self.kills_in_start,
             "midstep_kills_confirmed": self.midstep_confirmed,
             "acknowledged": len(self.led.acked),
             "attempted": len(self.led.attempted),
@@ -508,7 +525,7 @@ def main():
     t = Torture(a)
     try:
         s = t.run()
-    except afs.TestFailure as e:
+    except (afs.TestFailure, OSError) as e:
         print("torture harness failed: %s\n%s" % (e, t.d.tail_log()), file=sys.stderr)
         t.d.kill9()
         return 2

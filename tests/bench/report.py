@@ -94,7 +94,8 @@ def machine(data_dir):
         rota = f"/sys/block/{base}/queue/rotational"
         if os.path.exists(rota):
             with open(rota) as f:
-                disk += ", rotational" if f.read().strip() == "1" else ", non-rotational"
+                disk += (", kernel reports it rotational" if f.read().strip() == "1"
+                         else ", non-rotational")
         model = f"/sys/block/{base}/device/model"
         if os.path.exists(model):
             with open(model) as f:
@@ -161,7 +162,8 @@ def targets(rows, out):
             r = k["ms_per_step"] / c["ms_per_step"]
             out.append(f"| {name} | {c['ms_per_step']:.4f} vs {k['ms_per_step']:.4f} ms | {r:.1f}x | {verdict(r >= TARGET_STEP_RATIO)} |")
         else:
-            why = skipped(rows, "rivetkit") if not k else (skipped(rows, "capi") or "C API bench not run")
+            why = ((not c and (skipped(rows, "capi") or "C API benchmark not run"))
+                   or skipped(rows, "rivetkit") or "RivetKit not run")
             out.append(f"| {name} | not measured: {why} | - | not measured |")
 
     e = pick(rows, "enqueue", durability="normal")
@@ -274,9 +276,11 @@ def main():
     out += ["", "## Targets", ""]
     targets(rows, out)
 
+    loops = [r for r in rows if r.get("bench") in ("capi", "mount", "rivetkit")]
+    nmsg = f"{loops[0]['messages']:,}" if loops else "1,000"
     out += ["", "## The seed's loop: per-step cost", "",
             "One message on a queue, then three no-op steps and a step that "
-            "updates the state; 1,000 messages, on one actor or spread over 100. "
+            f"updates the state; {nmsg} messages, on one actor or spread over 100. "
             "ms per step = wall time from the first enqueue until the last "
             "message is recorded, over 4 steps per message (the queue wait is "
             "not counted as a step, on either side). actorfs through the C API "

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <ftw.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,6 +80,53 @@ void bench_die(int rc, const char *what)
 {
     fprintf(stderr, "%s: %s\n", what, strerror(rc < 0 ? -rc : rc));
     exit(111);
+}
+
+typedef struct {
+    long n;
+    bench_item_fn fn;
+    void *ud;
+    atomic_long next;
+    atomic_int rc;
+} bench__par;
+
+static void *bench__par_main(void *arg)
+{
+    bench__par *p = arg;
+    for (;;) {
+        long i = atomic_fetch_add(&p->next, 1);
+        if (i >= p->n || atomic_load(&p->rc) != 0)
+            return NULL;
+        int rc = p->fn(i, p->ud);
+        if (rc < 0) {
+            int zero = 0;
+            atomic_compare_exchange_strong(&p->rc, &zero, rc);
+        }
+    }
+}
+
+int bench_parallel(long n, int nthreads, bench_item_fn fn, void *ud)
+{
+    bench__par p = {.n = n, .fn = fn, .ud = ud};
+    atomic_init(&p.next, 0);
+    atomic_init(&p.rc, 0);
+    pthread_t thr[64];
+    if (nthreads < 1)
+        nthreads = 1;
+    if (nthreads > 64)
+        nthreads = 64;
+    int started = 0;
+    for (; started < nthreads; started++) {
+        int rc = pthread_create(&thr[started], NULL, bench__par_main, &p);
+        if (rc != 0) {
+            int zero = 0;
+            atomic_compare_exchange_strong(&p.rc, &zero, -rc);
+            break;
+        }
+    }
+    for (int i = 0; i < started; i++)
+        pthread_join(thr[i], NULL);
+    return atomic_load(&p.rc);
 }
 
 int bench_track_init(bench_track *t, const char *type, const char *prefix,

@@ -26,6 +26,11 @@ int bench_rmtree(const char *path);
 /* Prints "message: strerror(-rc)" to stderr and exits 111. */
 void bench_die(int rc, const char *what) __attribute__((noreturn));
 
+/* Calls fn(i, ud) for i in 0..n-1 from nthreads threads, so that the
+ * engine can group their commits; returns 0 or the first -errno. */
+typedef int (*bench_item_fn)(long i, void *ud);
+int bench_parallel(long n, int nthreads, bench_item_fn fn, void *ud);
+
 /* Actors named "PREFIX<index>" for index 0..n-1; counts ENG_EV_STATE per
  * actor.  Install with eng_watch(e, bench_track_cb, t). */
 typedef struct {

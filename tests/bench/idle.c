@@ -22,6 +22,7 @@
 
 #define IDLE_DEADLINE_NS (600LL * 1000000000)
 #define IDLE_WAKE_DEADLINE_NS (10LL * 1000000000)
+#define IDLE_CREATORS 8
 
 typedef struct {
     long actors;
@@ -72,6 +73,17 @@ static void idle_parse(int argc, char **argv, idle_opts *o)
 static void idle_key(char *buf, size_t len, long i)
 {
     snprintf(buf, len, "i%ld", i);
+}
+
+/* Creates counter@i<i>; several threads at once, so commits group. */
+static int idle_create(long i, void *ud)
+{
+    char key[32], err[512] = "";
+    idle_key(key, sizeof key, i);
+    int rc = eng_actor_create(ud, "counter", key, err, sizeof err);
+    if (rc < 0)
+        fprintf(stderr, "idle: create counter@%s: %s\n", key, err);
+    return rc;
 }
 
 /* Polls each actor's status until it is parked on its queue: the engine
@@ -131,14 +143,8 @@ int main(int argc, char **argv)
     long rss0 = bench_rss_kb();
 
     int64_t t0 = bench_now_ns();
-    for (long i = 0; i < o.actors; i++) {
-        char key[32];
-        idle_key(key, sizeof key, i);
-        if ((rc = eng_actor_create(e, "counter", key, err, sizeof err)) < 0) {
-            fprintf(stderr, "idle: create counter@%s: %s\n", key, err);
-            return 111;
-        }
-    }
+    if ((rc = bench_parallel(o.actors, IDLE_CREATORS, idle_create, e)) < 0)
+        return 111;
     int64_t t1 = bench_now_ns();
     idle_wait_parked(e, o.actors, t1 + IDLE_DEADLINE_NS);
     int64_t t2 = bench_now_ns();

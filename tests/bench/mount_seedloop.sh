@@ -2,10 +2,11 @@
 # mount_seedloop.sh - the seed's loop through the mount, as a user drives
 # it: the real actorfs with --load of the seedloop plugin, messages written
 # with bash's builtin echo into queues/work/new, the clock stopped when
-# state.json shows every message recorded.  Then W writers in parallel
-# enqueue into one queue that nothing consumes (type "sink"), timed until
-# the last close() returns: acknowledged messages per second (bash ignores
-# errors at close, so the pending count is checked after).
+# state.json shows every message recorded.  Then enqueue alone, into
+# queues that nothing consumes (type "sink"): one writer (µs per
+# acknowledged message), and W writers in parallel into one queue, timed
+# until the last close() returns (messages per second).  bash ignores
+# errors at close, so the pending count is checked after each.
 #
 #   ACTORFS_BIN=... SEEDLOOP_PLUGIN=... mount_seedloop.sh \
 #       [--durability full|normal] [--messages N] [--actors A]
@@ -81,6 +82,22 @@ printf '{"bench":"mount","durability":"%s","actors":%d,"messages":%d,"steps":%d,
   "$durability" "$actors" "$messages" $((messages * 4)) $((us / 1000)) $((us % 1000)) \
   "$(awk -v u="$us" -v n="$((messages * 4))" 'BEGIN{printf "%.4f", u/1000/n}')" \
   "$(awk -v u="$us" -v n="$messages" 'BEGIN{printf "%.4f", u/1000/n}')"
+
+# One writer, nothing consuming: the cost of an acknowledged enqueue as a
+# shell user pays it (open, write, close of queues/in/new).
+mkdir "$MNT/sink@solo" || fail "mkdir sink@solo"
+q=$MNT/sink@solo/queues/in
+wait_for 20 test -e "$q/new" || fail "$q/new is missing"
+t0=$(now_us)
+for ((i = 0; i < messages; i++)); do
+  echo '{"n":1}' > "$q/new" || fail "enqueue into sink@solo refused"
+done
+t1=$(now_us)
+pending=$(ls "$q" | grep -c '\.json$')
+assert_eq "$pending" "$messages" "pending messages in sink@solo/queues/in"
+us=$((t1 - t0))
+printf '{"bench":"enqueue","source":"bash","label":"bash echo > queues/in/new, one writer","durability":"%s","messages":%d,"us":%s}\n' \
+  "$durability" "$messages" "$(awk -v u="$us" -v n="$messages" 'BEGIN{printf "%.1f", u/n}')"
 
 if [ "$writers" -gt 0 ]; then
   q=$MNT/sink/queues/in

@@ -1,0 +1,314 @@
+/*
+ * proc.c - one sandboxed process on the VM loop: bubblewrap spawned as
+ * the unprivileged sandbox uid, its stdio pipes, its cgroups, its death.
+ *
+ * The order matters for limits: bubblewrap reports the sandbox's pid on
+ * fd 3 and then blocks reading fd 4; the process is moved into its
+ * cgroups before the byte that releases it is written, so nothing it
+ * forks escapes them.  Killing the outer bubblewrap is enough to end the
+ * whole tree (--die-with-parent kills the PID namespace's init, and with
+ * it every process of the namespace); cgroup.kill does it too where it
+ * exists.  `done` is called once every handle is closed, so the owner may
+ * free the process in it.
+ */
+#include "vm_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct vm__proc {
+    uv_process_t proc;
+    uv_pipe_t in, out, err, info;
+    uv_timer_t drain;
+    int has_in, has_info;
+    int block_fd;
+    vm__cg *cg;
+    vm__buf infobuf;
+    int pending; /* handles not yet closed */
+    int exited;
+    int64_t status;
+    int sig;
+    int oom;
+    int orphan; /* spawn failed: nobody waits, free on close */
+    vm__proc_cbs cbs;
+};
+
+typedef struct {
+    uv_write_t req;
+    char *data;
+} wreq;
+
+static void release_block(vm__proc *p)
+{
+    if (p->block_fd >= 0) {
+        if (write(p->block_fd, "1", 1) < 0 && errno != EPIPE)
+            eng_log("vm: releasing the sandbox: %s", strerror(errno));
+        close(p->block_fd);
+        p->block_fd = -1;
+    }
+}
+
+static void on_closed(uv_handle_t *h)
+{
+    vm__proc *p = h->data;
+    if (--p->pending > 0)
+        return;
+    if (p->orphan) {
+        vm__cg_destroy(p->cg);
+        free(p);
+        return;
+    }
+    p->oom = vm__cg_oom(p->cg);
+    vm__cg_destroy(p->cg);
+    p->cg = NULL;
+    p->cbs.done(p->cbs.ud, p->status, p->sig, p->oom);
+}
+
+static void close_h(vm__proc *p, uv_handle_t *h)
+{
+    h->data = p;
+    if (!uv_is_closing(h))
+        uv_close(h, on_closed);
+}
+
+/* After exit: close what is finished; the drain timer bounds the wait
+ * for the pipes' last bytes. */
+static void settle(vm__proc *p)
+{
+    if (!p->exited)
+        return;
+    if (p->has_in)
+        close_h(p, (uv_handle_t *)&p->in);
+    if (uv_is_closing((uv_handle_t *)&p->out) && uv_is_closing((uv_handle_t *)&p->err))
+        close_h(p, (uv_handle_t *)&p->drain);
+}
+
+static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+    (void)h;
+    (void)hint;
+    static char mem[65536];
+    /* Reads are handled synchronously on this one thread: one buffer. */
+    buf->base = mem;
+    buf->len = sizeof mem;
+}
+
+static void read_out(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+    vm__proc *p = s->data;
+    if (n > 0) {
+        p->cbs.out(p->cbs.ud, buf->base, (size_t)n);
+    } else if (n < 0) {
+        close_h(p, (uv_handle_t *)s);
+        settle(p);
+    }
+}
+
+static void read_err(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+    vm__proc *p = s->data;
+    if (n > 0) {
+        p->cbs.err(p->cbs.ud, buf->base, (size_t)n);
+    } else if (n < 0) {
+        close_h(p, (uv_handle_t *)s);
+        settle(p);
+    }
+}
+
+static void read_info(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+    vm__proc *p = s->data;
+    if (n > 0) {
+        if (vm__buf_add(&p->infobuf, buf->base, (size_t)n) < 0)
+            n = UV_ENOMEM;
+        else
+            return;
+    }
+    if (n == 0)
+        return;
+    /* bubblewrap closed the info fd: the sandbox is blocked on fd 4. */
+    cJSON *j = p->infobuf.p ? cJSON_Parse(p->infobuf.p) : NULL;
+    const cJSON *pid = cJSON_GetObjectItemCaseSensitive(j, "child-pid");
+    if (p->cg != NULL && cJSON_IsNumber(pid)) {
+        vm__cg_attach(p->cg, (pid_t)pid->valueint);
+        vm__cg_attach(p->cg, (pid_t)p->proc.pid);
+    }
+    cJSON_Delete(j);
+    vm__buf_free(&p->infobuf);
+    release_block(p);
+    close_h(p, (uv_handle_t *)s);
+}
+
+static void drain_fire(uv_timer_t *t)
+{
+    vm__proc *p = t->data;
+    close_h(p, (uv_handle_t *)&p->out);
+    close_h(p, (uv_handle_t *)&p->err);
+    settle(p);
+}
+
+static void on_exit_cb(uv_process_t *h, int64_t status, int sig)
+{
+    vm__proc *p = h->data;
+    p->exited = 1;
+    p->status = status;
+    p->sig = sig;
+    release_block(p);
+    close_h(p, (uv_handle_t *)h);
+    if (!uv_is_closing((uv_handle_t *)&p->drain))
+        uv_timer_start(&p->drain, drain_fire, 2000, 0);
+    settle(p);
+}
+
+int vm__proc_spawn(const vm__sandbox_spec *s, char **env, int want_stdin,
+                   const vm__proc_cbs *cbs, vm__proc **out, char *err,
+                   size_t errlen)
+{
+    char **argv = NULL;
+    int rc = vm__sandbox_argv(s, &argv, err, errlen);
+    if (rc < 0)
+        return rc;
+    vm__proc *p = calloc(1, sizeof *p);
+    int info[2] = {-1, -1}, block[2] = {-1, -1};
+    if (p == NULL) {
+        vm__argv_free(argv);
+        return -ENOMEM;
+    }
+    p->cbs = *cbs;
+    p->block_fd = -1;
+    if (pipe2(info, O_CLOEXEC) < 0 || pipe2(block, O_CLOEXEC) < 0) {
+        rc = -errno;
+        vm__err(err, errlen, "pipe: %s", strerror(errno));
+        goto fail_fds;
+    }
+    uv_loop_t *loop = vm__loop();
+    p->has_in = want_stdin;
+    uv_pipe_init(loop, &p->out, 0);
+    uv_pipe_init(loop, &p->err, 0);
+    uv_timer_init(loop, &p->drain);
+    p->pending = 4; /* process, out, err, drain */
+    if (want_stdin) {
+        uv_pipe_init(loop, &p->in, 0);
+        p->pending++;
+    }
+    uv_stdio_container_t stdio[5];
+    stdio[0].flags = want_stdin ? UV_CREATE_PIPE | UV_READABLE_PIPE : UV_IGNORE;
+    stdio[0].data.stream = (uv_stream_t *)&p->in;
+    stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+    stdio[1].data.stream = (uv_stream_t *)&p->out;
+    stdio[2].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+    stdio[2].data.stream = (uv_stream_t *)&p->err;
+    stdio[3].flags = UV_INHERIT_FD;
+    stdio[3].data.fd = info[1];
+    stdio[4].flags = UV_INHERIT_FD;
+    stdio[4].data.fd = block[0];
+    uv_process_options_t o = {0};
+    o.exit_cb = on_exit_cb;
+    o.file = argv[0];
+    o.args = argv;
+    o.env = env;
+    o.cwd = "/";
+    o.flags = UV_PROCESS_SETUID | UV_PROCESS_SETGID;
+    o.uid = VM__HOST_UID;
+    o.gid = VM__HOST_GID;
+    o.stdio = stdio;
+    o.stdio_count = 5;
+    p->cg = vm__cg_create();
+    p->proc.data = p;
+    rc = uv_spawn(loop, &p->proc, &o);
+    vm__argv_free(argv);
+    close(info[1]);
+    close(block[0]);
+    p->block_fd = block[1];
+    if (rc < 0) {
+        vm__err(err, errlen, "cannot start the sandbox (%s): %s", o.file,
+                uv_strerror(rc));
+        close(info[0]);
+        release_block(p);
+        p->exited = 1;
+        /* The handles exist: closing them frees p. */
+        p->orphan = 1;
+        close_h(p, (uv_handle_t *)&p->proc);
+        close_h(p, (uv_handle_t *)&p->out);
+        close_h(p, (uv_handle_t *)&p->err);
+        close_h(p, (uv_handle_t *)&p->drain);
+        if (want_stdin)
+            close_h(p, (uv_handle_t *)&p->in);
+        *out = NULL;
+        return rc;
+    }
+    uv_pipe_init(loop, &p->info, 0);
+    p->pending++;
+    p->info.data = p;
+    p->out.data = p;
+    p->err.data = p;
+    p->drain.data = p;
+    if (uv_pipe_open(&p->info, info[0]) < 0) {
+        close(info[0]);
+        release_block(p);
+        close_h(p, (uv_handle_t *)&p->info);
+    } else {
+        uv_read_start((uv_stream_t *)&p->info, alloc_cb, read_info);
+    }
+    uv_read_start((uv_stream_t *)&p->out, alloc_cb, read_out);
+    uv_read_start((uv_stream_t *)&p->err, alloc_cb, read_err);
+    *out = p;
+    return 0;
+fail_fds:
+    vm__argv_free(argv);
+    for (int i = 0; i < 2; i++) {
+        if (info[i] >= 0)
+            close(info[i]);
+        if (block[i] >= 0)
+            close(block[i]);
+    }
+    free(p);
+    return rc;
+}
+
+static void write_done(uv_write_t *req, int status)
+{
+    (void)status;
+    wreq *w = (wreq *)req;
+    free(w->data);
+    free(w);
+}
+
+int vm__proc_write(vm__proc *p, const char *buf, size_t n)
+{
+    if (!p->has_in || p->exited || uv_is_closing((uv_handle_t *)&p->in))
+        return -EPIPE;
+    wreq *w = calloc(1, sizeof *w);
+    if (w == NULL || (w->data = malloc(n)) == NULL) {
+        free(w);
+        return -ENOMEM;
+    }
+    memcpy(w->data, buf, n);
+    uv_buf_t b = uv_buf_init(w->data, (unsigned)n);
+    int rc = uv_write(&w->req, (uv_stream_t *)&p->in, &b, 1, write_done);
+    if (rc < 0) {
+        free(w->data);
+        free(w);
+    }
+    return rc;
+}
+
+void vm__proc_kill(vm__proc *p)
+{
+    if (p == NULL || p->exited)
+        return;
+    vm__cg_kill(p->cg);
+    uv_process_kill(&p->proc, SIGKILL);
+}
+
+void vm__proc_free(vm__proc *p)
+{
+    if (p == NULL)
+        return;
+    vm__buf_free(&p->infobuf);
+    free(p);
+}

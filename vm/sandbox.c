@@ -1,0 +1,163 @@
+/*
+ * sandbox.c - the bubblewrap command line of a VM: what a sandboxed
+ * process sees and what it may do.
+ *
+ * Own mount, PID, IPC, UTS, cgroup, user and (unless --vm-net) network
+ * namespaces; /usr and the merged-/usr symlinks read-only; from /etc only
+ * what commands need (never shadow); a fresh /proc and /dev; the VM's
+ * home and /tmp writable; read-only host directories where configured;
+ * no capabilities and no further user namespaces.  bubblewrap itself runs
+ * as VM__HOST_UID (proc.c), so the sandbox's `user` is that uid outside.
+ * Paths on the host side are the staged ones (stage.c).  fd 3 gets
+ * bubblewrap's info (the sandbox's pid) and fd 4 holds the sandbox until
+ * the process is in its cgroups.
+ */
+#include "vm_int.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const char *const etc_files[] = {
+    "resolv.conf", "hosts", "nsswitch.conf", "host.conf", "gai.conf",
+    "ssl", "ca-certificates", "ca-certificates.conf", "alternatives",
+    "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "protocols",
+    "services", "gitconfig", "mime.types", "os-release", "npmrc",
+};
+
+static const char *const top_dirs[] = {"bin", "sbin", "lib", "lib32", "lib64",
+                                       "libx32"};
+
+typedef struct {
+    char **v;
+    size_t n, cap;
+    int oom;
+} argv_b;
+
+static void add(argv_b *a, const char *s)
+{
+    if (a->oom)
+        return;
+    if (a->n + 2 > a->cap) {
+        size_t cap = a->cap ? a->cap * 2 : 64;
+        char **v = realloc(a->v, cap * sizeof *v);
+        if (v == NULL) {
+            a->oom = 1;
+            return;
+        }
+        a->v = v;
+        a->cap = cap;
+    }
+    if ((a->v[a->n] = strdup(s)) == NULL) {
+        a->oom = 1;
+        return;
+    }
+    a->v[++a->n] = NULL;
+}
+
+static void add3(argv_b *a, const char *x, const char *y, const char *z)
+{
+    add(a, x);
+    add(a, y);
+    add(a, z);
+}
+
+void vm__argv_free(char **argv)
+{
+    for (size_t i = 0; argv != NULL && argv[i] != NULL; i++)
+        free(argv[i]);
+    free(argv);
+}
+
+/* The sandbox's hostname: the VM name when it is a valid one. */
+static void hostname_of(const char *vm, char *buf, size_t len)
+{
+    size_t n = strlen(vm);
+    int ok = n > 0 && n <= 63;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = isalnum((unsigned char)vm[i]) || vm[i] == '-';
+    snprintf(buf, len, "%s", ok ? vm : "vm");
+}
+
+int vm__sandbox_argv(const vm__sandbox_spec *s, char ***argv, char *err,
+                     size_t errlen)
+{
+    argv_b a = {0};
+    char buf[4096], buf2[4096], host[64];
+    struct stat st;
+    if (vm__conf_bwrap() == NULL) {
+        vm__err(err, errlen, "bubblewrap (bwrap) is not installed; install it "
+                "with: apt-get install bubblewrap");
+        return -ENOENT;
+    }
+    add(&a, vm__conf_bwrap());
+    add(&a, "--unshare-all");
+    add(&a, "--unshare-user");
+    if (vm__conf_net(s->vm))
+        add(&a, "--share-net");
+    add(&a, "--die-with-parent");
+    add(&a, "--new-session");
+    add(&a, "--cap-drop");
+    add(&a, "ALL");
+    add(&a, "--disable-userns");
+    snprintf(buf, sizeof buf, "%d", VM__SANDBOX_UID);
+    add3(&a, "--uid", buf, "--gid");
+    add(&a, buf);
+    hostname_of(s->vm, host, sizeof host);
+    add(&a, "--hostname");
+    add(&a, host);
+    add3(&a, "--ro-bind", "/usr", "/usr");
+    for (size_t i = 0; i < sizeof top_dirs / sizeof top_dirs[0]; i++) {
+        snprintf(buf, sizeof buf, "/%s", top_dirs[i]);
+        ssize_t n = readlink(buf, buf2, sizeof buf2 - 1);
+        if (n > 0) {
+            buf2[n] = '\0';
+            add3(&a, "--symlink", buf2, buf);
+        } else if (stat(buf, &st) == 0 && S_ISDIR(st.st_mode)) {
+            add3(&a, "--ro-bind", buf, buf);
+        }
+    }
+    add3(&a, "--proc", "/proc", "--dev");
+    add(&a, "/dev");
+    add3(&a, "--dir", "/etc", "--ro-bind");
+    add3(&a, VM__STAGE "/etc/passwd", "/etc/passwd", "--ro-bind");
+    add3(&a, VM__STAGE "/etc/group", "/etc/group", "--dir");
+    add(&a, "/var");
+    add3(&a, "--symlink", "../tmp", "/var/tmp");
+    for (size_t i = 0; i < sizeof etc_files / sizeof etc_files[0]; i++) {
+        snprintf(buf, sizeof buf, "/etc/%s", etc_files[i]);
+        if (access(buf, F_OK) == 0)
+            add3(&a, "--ro-bind-try", buf, buf);
+    }
+    if (vm__stage_vm_path(s->vm, "/home/user", buf, sizeof buf) < 0 ||
+        vm__stage_vm_path(s->vm, "/tmp", buf2, sizeof buf2) < 0) {
+        vm__argv_free(a.v);
+        vm__err(err, errlen, "VM name too long");
+        return -ENAMETOOLONG;
+    }
+    add3(&a, "--bind", buf, "/home/user");
+    add3(&a, "--bind", buf2, "/tmp");
+    for (size_t i = 0; i < vm__conf_nmounts(); i++) {
+        if (!vm__conf_mount_applies(i, s->vm))
+            continue;
+        snprintf(buf, sizeof buf, VM__STAGE "/ro/%zu", i);
+        add3(&a, "--ro-bind", buf, vm__conf_mount(i)->vm_dir);
+    }
+    if (s->agent_dir)
+        add3(&a, "--ro-bind-try", VM__STAGE "/agent", VM__AGENT_MOUNT);
+    add3(&a, "--chdir", "/home/user", "--info-fd");
+    add3(&a, "3", "--block-fd", "4");
+    add(&a, "--");
+    for (size_t i = 0; s->cmd[i] != NULL; i++)
+        add(&a, s->cmd[i]);
+    if (a.oom) {
+        vm__argv_free(a.v);
+        return -ENOMEM;
+    }
+    *argv = a.v;
+    return 0;
+}

@@ -1,0 +1,138 @@
+/*
+ * stage.c - the loop thread's private mount namespace, where the host
+ * directories a sandbox needs become reachable to an unprivileged user.
+ *
+ * Sandboxes run bubblewrap as an unprivileged host uid (VM__HOST_UID), so
+ * that a process escaping every namespace is still nobody on the host.
+ * bubblewrap 0.8 resolves every bind source with realpath(), even the
+ * /proc/self/fd/N of --bind-fd, so it must be able to walk the path: the
+ * data dir usually sits under root's 0700 home.  So the loop thread
+ * unshares its mount namespace (children inherit it, the rest of the
+ * daemon does not see it) and mounts a small tmpfs at VM__STAGE holding:
+ *   vm/     a bind of DATA/vm (0711: traversable, not listable)
+ *   agent/  a bind of the test agent's directory
+ *   ro/N    a bind of the Nth --vm-ro host directory
+ *   etc/    passwd and group with the sandbox's `user`
+ * Nothing is left on the host when the daemon dies: the namespace goes
+ * with it.
+ */
+#include "vm_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const char passwd_text[] =
+    "root:x:0:0:root:/root:/usr/sbin/nologin\n"
+    "user:x:1000:1000:user:/home/user:/bin/sh\n"
+    "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n";
+static const char group_text[] =
+    "root:x:0:\n"
+    "user:x:1000:\n"
+    "nogroup:x:65534:\n";
+
+static int mkdir_ok(const char *path, mode_t mode)
+{
+    if (mkdir(path, mode) < 0 && errno != EEXIST)
+        return -errno;
+    return 0;
+}
+
+static int write_text(const char *path, const char *text)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -errno;
+    size_t n = strlen(text);
+    ssize_t w = write(fd, text, n);
+    int e = errno;
+    close(fd);
+    if (w != (ssize_t)n)
+        return w < 0 ? -e : -EIO;
+    return 0;
+}
+
+static int bind_ro(const char *src, const char *dst, int ro, char *err,
+                   size_t errlen)
+{
+    int rc = mkdir_ok(dst, 0755);
+    if (rc < 0) {
+        vm__err(err, errlen, "vm: mkdir %s: %s", dst, strerror(-rc));
+        return rc;
+    }
+    if (mount(src, dst, NULL, MS_BIND | MS_REC, NULL) < 0) {
+        rc = -errno;
+        vm__err(err, errlen, "vm: bind %s: %s", src, strerror(errno));
+        return rc;
+    }
+    if (ro && mount(NULL, dst, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) < 0) {
+        rc = -errno;
+        vm__err(err, errlen, "vm: read-only %s: %s", dst, strerror(errno));
+        return rc;
+    }
+    return 0;
+}
+
+int vm__stage_setup(char *err, size_t errlen)
+{
+    char path[4096];
+    int rc;
+    if (unshare(CLONE_NEWNS) < 0) {
+        rc = -errno;
+        vm__err(err, errlen, "vm: cannot make a private mount namespace "
+                "(unshare: %s); the VM backend needs root", strerror(errno));
+        return rc;
+    }
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
+        rc = -errno;
+        vm__err(err, errlen, "vm: make mounts private: %s", strerror(errno));
+        return rc;
+    }
+    if ((rc = mkdir_ok(VM__STAGE, 0755)) < 0) {
+        vm__err(err, errlen, "vm: mkdir %s: %s", VM__STAGE, strerror(-rc));
+        return rc;
+    }
+    if (mount("actorfs-vm", VM__STAGE, "tmpfs", MS_NOSUID | MS_NODEV,
+              "mode=0755,size=1m") < 0) {
+        rc = -errno;
+        vm__err(err, errlen, "vm: mount tmpfs on %s: %s", VM__STAGE,
+                strerror(errno));
+        return rc;
+    }
+    snprintf(path, sizeof path, "%s/vm", vm__conf_data_dir());
+    if ((rc = mkdir_ok(vm__conf_data_dir(), 0711)) < 0 ||
+        (rc = mkdir_ok(path, 0711)) < 0 || (chmod(path, 0711) < 0 && (rc = -errno))) {
+        vm__err(err, errlen, "vm: %s: %s", path, strerror(-rc));
+        return rc;
+    }
+    if ((rc = bind_ro(path, VM__STAGE "/vm", 0, err, errlen)) < 0)
+        return rc;
+    if (access(vm__conf_agent_dir(), R_OK | X_OK) == 0 &&
+        (rc = bind_ro(vm__conf_agent_dir(), VM__STAGE "/agent", 1, err, errlen)) < 0)
+        return rc;
+    if ((rc = mkdir_ok(VM__STAGE "/ro", 0755)) < 0)
+        return rc;
+    for (size_t i = 0; i < vm__conf_nmounts(); i++) {
+        snprintf(path, sizeof path, VM__STAGE "/ro/%zu", i);
+        if ((rc = bind_ro(vm__conf_mount(i)->host_dir, path, 1, err, errlen)) < 0)
+            return rc;
+    }
+    if ((rc = mkdir_ok(VM__STAGE "/etc", 0755)) < 0 ||
+        (rc = write_text(VM__STAGE "/etc/passwd", passwd_text)) < 0 ||
+        (rc = write_text(VM__STAGE "/etc/group", group_text)) < 0) {
+        vm__err(err, errlen, "vm: writing %s/etc: %s", VM__STAGE, strerror(-rc));
+        return rc;
+    }
+    return 0;
+}
+
+int vm__stage_vm_path(const char *vm, const char *sub, char *buf, size_t len)
+{
+    int n = snprintf(buf, len, VM__STAGE "/vm/%s/root%s", vm, sub);
+    return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}

@@ -1,0 +1,265 @@
+/*
+ * queue.c - the enqueue side of actor queues: validation with a readable
+ * reason, durable enqueue (acknowledged only after its commit), idempotency
+ * keys, and the pending-message view that queues/NAME/ shows.
+ */
+#include "eng_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *type_word(int type)
+{
+    switch (type) {
+    case cJSON_String:
+        return "string";
+    case cJSON_Number:
+        return "number";
+    case cJSON_Object:
+        return "object";
+    case cJSON_Array:
+        return "array";
+    case cJSON_True:
+    case cJSON_False:
+        return "boolean";
+    case cJSON_NULL:
+        return "null";
+    default:
+        return "value";
+    }
+}
+
+static int type_ok(const cJSON *v, int type)
+{
+    if (type == cJSON_True || type == cJSON_False)
+        return cJSON_IsBool(v);
+    return (v->type & 0xff) == type;
+}
+
+/* Parses and checks BODY; on success *out is the parsed message. */
+static int check(eng *e, const char *type, const char *queue, const char *body,
+                 size_t len, char *err, size_t errlen, cJSON **out)
+{
+    const eng_type *t = eng_type_find(e, type);
+    if (!t) {
+        snprintf(err, errlen, "unknown actor type '%s'", type ? type : "");
+        return -ENOENT;
+    }
+    const eng_queue_def *q = eng__queue_find(t, queue);
+    if (!q) {
+        snprintf(err, errlen, "%s has no queue '%s'", type, queue ? queue : "");
+        return -ENOENT;
+    }
+    if (len > e->cfg.max_message_bytes) {
+        snprintf(err, errlen, "message is %zu bytes; the limit is %zu bytes",
+                 len, e->cfg.max_message_bytes);
+        return -EFBIG;
+    }
+    size_t i = 0;
+    while (i < len && (body[i] == ' ' || body[i] == '\n' || body[i] == '\t' ||
+                       body[i] == '\r'))
+        i++;
+    if (i == len) {
+        snprintf(err, errlen, "empty message: write one JSON value");
+        return -EINVAL;
+    }
+    const char *end = NULL;
+    cJSON *m = cJSON_ParseWithLengthOpts(body, len, &end, 0);
+    if (!m) {
+        size_t at = end && end >= body ? (size_t)(end - body) : 0;
+        snprintf(err, errlen, "invalid JSON at byte %zu", at);
+        return -EINVAL;
+    }
+    size_t at = (size_t)(end - body);
+    while (at < len && (body[at] == ' ' || body[at] == '\n' ||
+                        body[at] == '\t' || body[at] == '\r' || body[at] == 0))
+        at++;
+    if (at < len) {
+        snprintf(err, errlen, "invalid JSON at byte %zu: trailing data", at);
+        cJSON_Delete(m);
+        return -EINVAL;
+    }
+    if (q->nfields > 0 && !cJSON_IsObject(m)) {
+        snprintf(err, errlen, "queue %s takes a JSON object (required: %s %s%s)",
+                 queue, q->fields[0].name, type_word(q->fields[0].type),
+                 q->nfields > 1 ? ", ..." : "");
+        cJSON_Delete(m);
+        return -EINVAL;
+    }
+    for (size_t k = 0; k < q->nfields; k++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(m, q->fields[k].name);
+        if (!v) {
+            snprintf(err, errlen, "missing required field '%s' (%s)",
+                     q->fields[k].name, type_word(q->fields[k].type));
+            cJSON_Delete(m);
+            return -EINVAL;
+        }
+        if (!type_ok(v, q->fields[k].type)) {
+            snprintf(err, errlen, "field '%s' must be a %s, not a %s",
+                     q->fields[k].name, type_word(q->fields[k].type),
+                     type_word(v->type & 0xff));
+            cJSON_Delete(m);
+            return -EINVAL;
+        }
+    }
+    *out = m;
+    return 0;
+}
+
+int eng_message_check(eng *e, const char *type, const char *queue,
+                      const char *body, size_t len, char *err, size_t errlen)
+{
+    cJSON *m = NULL;
+    int rc = check(e, type, queue, body, len, err, errlen, &m);
+    cJSON_Delete(m);
+    return rc;
+}
+
+static int with_reader(eng *e, eng__conn **c)
+{
+    return e->so->rget(e->st, c);
+}
+
+int eng_key_check(eng *e, const char *type, const char *key, const char *queue,
+                  const char *idem_key)
+{
+    int64_t id;
+    int rc = eng__actor_id(e, type, key, &id);
+    if (rc < 0)
+        return rc;
+    eng__conn *c;
+    if ((rc = with_reader(e, &c)) < 0)
+        return rc;
+    rc = e->so->r_idem_exists(c, id, queue, idem_key);
+    e->so->rput(e->st, c);
+    return rc < 0 ? rc : rc ? -EEXIST : 0;
+}
+
+int eng_enqueue(eng *e, const char *type, const char *key, const char *queue,
+                const char *body, size_t len, const char *idem_key,
+                int64_t *id, char *err, size_t errlen)
+{
+    cJSON *m = NULL;
+    int rc = check(e, type, queue, body, len, err, errlen, &m);
+    if (rc < 0)
+        return rc;
+    if (idem_key && !eng_name_ok(idem_key)) {
+        snprintf(err, errlen, "invalid idempotency key");
+        cJSON_Delete(m);
+        return -EINVAL;
+    }
+    int64_t aid;
+    if (eng__actor_id(e, type, key, &aid) < 0) {
+        snprintf(err, errlen, "no actor %s%s%s", type, key && *key ? "@" : "",
+                 key ? key : "");
+        cJSON_Delete(m);
+        return -ENOENT;
+    }
+    eng__wreq *r = eng__wreq_new(aid, 0, type, key ? key : "");
+    eng__op *o = eng__op_add(r, ENG__OP_MSG_INSERT);
+    o->s1 = strdup(queue);
+    o->s2 = cJSON_PrintUnformatted(m);
+    o->s3 = idem_key ? strdup(idem_key) : NULL;
+    cJSON_Delete(m);
+    if (!o->s1 || !o->s2)
+        abort();
+    rc = eng__submit_wait(e, r);
+    int64_t mid = r->msg_id;
+    eng__wreq_free(r);
+    if (rc == -EEXIST) {
+        snprintf(err, errlen,
+                 "idempotency key '%s' is pending or was recently used on "
+                 "queue %s", idem_key ? idem_key : "", queue);
+        return rc;
+    }
+    if (rc < 0) {
+        snprintf(err, errlen, "message not stored: %s", strerror(-rc));
+        eng_log("%s: enqueue on %s failed: %s", type, queue, strerror(-rc));
+        return rc;
+    }
+    if (id)
+        *id = mid;
+    eng__enqueued(e, type, key ? key : "", queue);
+    return 0;
+}
+
+int eng_messages_list(eng *e, const char *type, const char *key,
+                      const char *queue, int64_t **ids, size_t *n)
+{
+    *ids = NULL;
+    *n = 0;
+    int64_t id;
+    int rc = eng__actor_id(e, type, key, &id);
+    if (rc < 0)
+        return rc;
+    if (!eng__queue_find(eng_type_find(e, type), queue))
+        return -ENOENT;
+    eng__conn *c;
+    if ((rc = with_reader(e, &c)) < 0)
+        return rc;
+    rc = e->so->r_msgs_pending(c, id, queue, ids, n);
+    e->so->rput(e->st, c);
+    return rc;
+}
+
+int eng_message_read(eng *e, const char *type, const char *key,
+                     const char *queue, int64_t msg_id, char **json,
+                     size_t *len)
+{
+    int64_t id;
+    int rc = eng__actor_id(e, type, key, &id);
+    if (rc < 0)
+        return rc;
+    eng__conn *c;
+    if ((rc = with_reader(e, &c)) < 0)
+        return rc;
+    char *body = NULL;
+    rc = e->so->r_msg(c, id, queue, msg_id, &body);
+    e->so->rput(e->st, c);
+    if (rc == -EBUSY)
+        rc = -ENOENT;
+    if (rc < 0)
+        return rc;
+    size_t n = strlen(body);
+    char *out = malloc(n + 2);
+    if (!out) {
+        free(body);
+        return -ENOMEM;
+    }
+    memcpy(out, body, n);
+    out[n] = '\n';
+    out[n + 1] = 0;
+    free(body);
+    *json = out;
+    *len = n + 1;
+    return 0;
+}
+
+int eng_message_cancel(eng *e, const char *type, const char *key,
+                       const char *queue, int64_t msg_id, char *err,
+                       size_t errlen)
+{
+    int64_t id;
+    int rc = eng__actor_id(e, type, key, &id);
+    if (rc < 0) {
+        snprintf(err, errlen, "no such actor");
+        return rc;
+    }
+    eng__wreq *r = eng__wreq_new(id, 0, type, key ? key : "");
+    eng__op *o = eng__op_add(r, ENG__OP_MSG_CANCEL);
+    o->s1 = strdup(queue);
+    o->i1 = msg_id;
+    rc = eng__submit_wait(e, r);
+    eng__wreq_free(r);
+    if (rc == -EBUSY)
+        snprintf(err, errlen, "message %lld was already taken by the workflow",
+                 (long long)msg_id);
+    else if (rc == -ENOENT)
+        snprintf(err, errlen, "no message %lld on queue %s",
+                 (long long)msg_id, queue);
+    else if (rc < 0)
+        snprintf(err, errlen, "cancel not stored: %s", strerror(-rc));
+    return rc;
+}

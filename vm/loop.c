@@ -56,15 +56,17 @@ static void run_jobs(uv_async_t *h)
                 uv_close((uv_handle_t *)&L.wake, NULL);
             return;
         }
+        int wait = j->wait;
         j->fn(j->arg);
-        pthread_mutex_lock(&L.mu);
-        if (j->wait) {
-            j->done = 1;
-            pthread_cond_broadcast(&L.cv);
-        }
-        pthread_mutex_unlock(&L.mu);
-        if (!j->wait)
+        if (!wait) {
             free(j);
+            continue;
+        }
+        /* j lives on the waiter's stack: after done it may be gone. */
+        pthread_mutex_lock(&L.mu);
+        j->done = 1;
+        pthread_cond_broadcast(&L.cv);
+        pthread_mutex_unlock(&L.mu);
     }
 }
 

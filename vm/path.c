@@ -4,11 +4,11 @@
  * directories on disk.
  *
  * The daemon runs as root, so a symlink planted inside a VM must never
- * lead it outside: every path is resolved with openat2(RESOLVE_IN_ROOT |
- * RESOLVE_NO_MAGICLINKS) from the VM's root directory, so "/", ".." and
- * absolute symlinks all stay inside it, exactly as the VM itself sees
- * them.  Writes go only to /home/user and /tmp (the VM's writable part),
- * and what the daemon creates there belongs to the sandbox user.
+ * lead it outside: a path is resolved with openat2(RESOLVE_BENEATH |
+ * RESOLVE_NO_MAGICLINKS) from the directory that holds it on the host
+ * (the VM's home, its /tmp, or a read-only mount for reads), so ".." and
+ * symlinks that leave it fail with EXDEV.  What the daemon creates there
+ * belongs to the sandbox user.
  */
 #include "vm_int.h"
 
@@ -28,7 +28,7 @@ static int openat2_in(int dirfd, const char *rel, int flags, mode_t mode)
     struct open_how how = {
         .flags = (uint64_t)(flags | O_CLOEXEC),
         .mode = (flags & O_CREAT) ? mode : 0,
-        .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+        .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
     };
     long fd = syscall(SYS_openat2, dirfd, rel[0] ? rel : ".", &how, sizeof how);
     return fd < 0 ? -errno : (int)fd;
@@ -130,25 +130,49 @@ int vm__dirs_remove(const char *vm, char *err, size_t errlen)
     return 0;
 }
 
-/* The directory a VM path lives in (root, or a read-only mount's host
- * directory for reads) and the path relative to it. */
+/* The host directory a VM path lives in (home, /tmp, or for reads a
+ * read-only mount) and the path relative to it. */
 static int base_of(const char *vm, const char *path, int for_write,
-                   char *base, size_t blen, const char **rel)
+                   char *base, size_t blen, const char **rel, char *err,
+                   size_t errlen)
 {
-    if (!for_write) {
-        for (size_t i = 0; i < vm__conf_nmounts(); i++) {
-            const vm_mount *m = vm__conf_mount(i);
-            if (vm__conf_mount_applies(i, vm) && under(path, m->vm_dir)) {
-                snprintf(base, blen, "%s", m->host_dir);
-                *rel = path + strlen(m->vm_dir);
-                while (**rel == '/')
-                    (*rel)++;
-                return 0;
-            }
+    static const char *const own[] = {"/home/user", "/tmp"};
+    for (size_t i = 0; i < 2; i++) {
+        if (under(path, own[i])) {
+            *rel = path + strlen(own[i]);
+            while (**rel == '/')
+                (*rel)++;
+            char sub[32];
+            snprintf(sub, sizeof sub, "/root%s", own[i]);
+            return vm_dir(vm, sub, base, blen);
         }
     }
-    *rel = path + 1;
-    return vm_dir(vm, "/root", base, blen);
+    for (size_t i = 0; !for_write && i < vm__conf_nmounts(); i++) {
+        const vm_mount *m = vm__conf_mount(i);
+        if (vm__conf_mount_applies(i, vm) && under(path, m->vm_dir)) {
+            snprintf(base, blen, "%s", m->host_dir);
+            *rel = path + strlen(m->vm_dir);
+            while (**rel == '/')
+                (*rel)++;
+            return 0;
+        }
+    }
+    if (for_write) {
+        vm__err(err, errlen, "%s: only /home/user and /tmp are writable in a VM", path);
+        return -EACCES;
+    }
+    vm__err(err, errlen, "%s: not in the VM's own files (/home/user, /tmp or a "
+            "read-only mount)", path);
+    return -ENOENT;
+}
+
+static void resolve_err(const char *path, int rc, char *err, size_t errlen)
+{
+    if (rc == -EXDEV || rc == -ELOOP)
+        vm__err(err, errlen, "%s: a symlink or '..' leads outside the VM's files",
+                path);
+    else
+        vm__err(err, errlen, "%s: %s", path, strerror(-rc));
 }
 
 int vm__file_read(const char *vm, const char *path, char **data, size_t *len,
@@ -159,7 +183,7 @@ int vm__file_read(const char *vm, const char *path, char **data, size_t *len,
     int rc = path_ok(path, err, errlen);
     if (rc < 0)
         return rc;
-    if ((rc = base_of(vm, path, 0, base, sizeof base, &rel)) < 0)
+    if ((rc = base_of(vm, path, 0, base, sizeof base, &rel, err, errlen)) < 0)
         return rc;
     int dfd = open(base, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0) {
@@ -170,7 +194,7 @@ int vm__file_read(const char *vm, const char *path, char **data, size_t *len,
     int fd = openat2_in(dfd, rel, O_RDONLY, 0);
     close(dfd);
     if (fd < 0) {
-        vm__err(err, errlen, "%s: %s", path, strerror(-fd));
+        resolve_err(path, fd, err, errlen);
         return fd;
     }
     struct stat st;
@@ -257,13 +281,12 @@ int vm__file_write(const char *vm, const char *path, const char *data,
     int rc = path_ok(path, err, errlen);
     if (rc < 0)
         return rc;
-    if (!under(path, "/home/user") && !under(path, "/tmp")) {
-        vm__err(err, errlen, "%s: only /home/user and /tmp are writable in a VM",
-                path);
-        return -EACCES;
-    }
-    if ((rc = base_of(vm, path, 1, base, sizeof base, &rel)) < 0)
+    if ((rc = base_of(vm, path, 1, base, sizeof base, &rel, err, errlen)) < 0)
         return rc;
+    if (rel[0] == '\0') {
+        vm__err(err, errlen, "%s: is a directory", path);
+        return -EISDIR;
+    }
     int rfd = open(base, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (rfd < 0) {
         rc = -errno;
@@ -280,8 +303,7 @@ int vm__file_write(const char *vm, const char *path, const char *data,
         *slash = '\0';
         int pfd = open_dir_p(rfd, parent, 0);
         if (pfd < 0) {
-            vm__err(err, errlen, "%s: cannot make its directory: %s", path,
-                    strerror(-pfd));
+            resolve_err(path, pfd, err, errlen);
             free(parent);
             close(rfd);
             return pfd;
@@ -292,7 +314,7 @@ int vm__file_write(const char *vm, const char *path, const char *data,
     int fd = openat2_in(rfd, rel, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     close(rfd);
     if (fd < 0) {
-        vm__err(err, errlen, "%s: %s", path, strerror(-fd));
+        resolve_err(path, fd, err, errlen);
         return fd;
     }
     struct stat st;

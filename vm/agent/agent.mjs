@@ -119,7 +119,12 @@ async function review(client, sessionId, path, out) {
     await say(client, sessionId, `Permission to write ${out} was refused.\n`);
     return;
   }
-  await writeText(client, sessionId, out, text);
+  try {
+    await writeText(client, sessionId, out, text);
+  } catch (e) {
+    await say(client, sessionId, `Could not write ${out}: ${e.message}\n`);
+    return;
+  }
   await say(client, sessionId, `Reviewed ${path}: ${findings.length} finding(s), written to ${out}.\n`);
 }
 

@@ -1,0 +1,1003 @@
+/*
+ * vm_test.c - the VM backend through a real engine: each test opens an
+ * engine on a fresh data dir, registers the vm type (and a small workflow
+ * that calls it from a step), and drives the actions as steps and the
+ * filesystem do.  Each test is its own Check case, run in its own process
+ * (ctest runs one case per test, see CMakeLists.txt).
+ *
+ * The sandbox runs with small limits here (64 pids, 128 MiB) so that the
+ * fork bomb and the memory hog meet them quickly.
+ */
+#include "vm.h"
+
+#include <arpa/inet.h>
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static eng *E;
+static char DIR_[256];  /* the test's temporary directory */
+static char DATA[300];  /* the engine's data dir */
+static char HOST[300];  /* a host directory outside every VM */
+static char LOGF[300];  /* the daemon's log (stderr) */
+static int saved_stderr = -1;
+
+/* ---- helpers ----------------------------------------------------------- */
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void write_host(const char *path, const char *text, mode_t mode)
+{
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+    chmod(path, mode);
+}
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return NULL;
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    size_t r;
+    while ((r = fread(buf + n, 1, cap - n - 1, f)) > 0) {
+        n += r;
+        if (cap - n < 2)
+            buf = realloc(buf, cap *= 2);
+    }
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+/* Runs ACTION on vm@VM with JSON args; err gets the reason. */
+static int act(const char *vm, const char *action, const char *args,
+               cJSON **res, char *err, size_t errlen)
+{
+    cJSON *a = args ? cJSON_Parse(args) : NULL;
+    if (args != NULL)
+        ck_assert_msg(a != NULL, "bad test JSON: %s", args);
+    *res = NULL;
+    err[0] = '\0';
+    int rc = eng_action(E, "vm", vm, action, a, res, err, errlen);
+    cJSON_Delete(a);
+    return rc;
+}
+
+/* exec CMD in vm@VM; must succeed as an action. */
+static cJSON *run(const char *vm, const char *cmd, int timeout_ms)
+{
+    cJSON *a = cJSON_CreateObject(), *res = NULL;
+    char err[1024];
+    cJSON_AddStringToObject(a, "cmd", cmd);
+    if (timeout_ms > 0)
+        cJSON_AddNumberToObject(a, "timeoutMs", timeout_ms);
+    int rc = eng_action(E, "vm", vm, "exec", a, &res, err, sizeof err);
+    cJSON_Delete(a);
+    ck_assert_msg(rc == 0, "exec %s: %d %s", cmd, rc, err);
+    return res;
+}
+
+static int code_of(const cJSON *r)
+{
+    return cJSON_GetObjectItem(r, "exitCode")->valueint;
+}
+
+static const char *out_of(const cJSON *r)
+{
+    return cJSON_GetObjectItem(r, "stdout")->valuestring;
+}
+
+static const char *err_of(const cJSON *r)
+{
+    return cJSON_GetObjectItem(r, "stderr")->valuestring;
+}
+
+static char *create_session(const char *vm, const char *agent, const char *extra)
+{
+    char args[512], err[1024];
+    cJSON *res;
+    snprintf(args, sizeof args, "{\"agent\":\"%s\"%s%s}", agent, extra ? "," : "",
+             extra ? extra : "");
+    int rc = act(vm, "createSession", args, &res, err, sizeof err);
+    ck_assert_msg(rc == 0, "createSession %s: %d %s", agent, rc, err);
+    char *id = strdup(cJSON_GetObjectItem(res, "sessionId")->valuestring);
+    cJSON_Delete(res);
+    return id;
+}
+
+static cJSON *prompt(const char *vm, const char *id, const char *text)
+{
+    cJSON *a = cJSON_CreateObject(), *res = NULL;
+    char err[1024];
+    cJSON_AddStringToObject(a, "sessionId", id);
+    cJSON_AddStringToObject(a, "text", text);
+    int rc = eng_action(E, "vm", vm, "sendPrompt", a, &res, err, sizeof err);
+    cJSON_Delete(a);
+    ck_assert_msg(rc == 0, "sendPrompt: %d %s", rc, err);
+    return res;
+}
+
+static void close_session(const char *vm, const char *id)
+{
+    char args[256], err[512];
+    cJSON *res;
+    snprintf(args, sizeof args, "{\"sessionId\":\"%s\"}", id);
+    ck_assert_int_eq(act(vm, "closeSession", args, &res, err, sizeof err), 0);
+    cJSON_Delete(res);
+}
+
+static char *session_file(const char *vm, const char *id, const char *file)
+{
+    char path[1024], dir[700];
+    ck_assert_int_eq(vm_sessions_path(DATA, vm, dir, sizeof dir), 0);
+    snprintf(path, sizeof path, "%s/%s/%s", dir, id, file);
+    return slurp(path);
+}
+
+/* 1 if a process whose command line contains NEEDLE exists. */
+static int process_with(const char *needle)
+{
+    DIR *d = opendir("/proc");
+    struct dirent *de;
+    int found = 0;
+    while (d != NULL && (de = readdir(d)) != NULL && !found) {
+        char path[300], buf[4096];
+        if (de->d_name[0] < '0' || de->d_name[0] > '9')
+            continue;
+        snprintf(path, sizeof path, "/proc/%s/cmdline", de->d_name);
+        int fd = open(path, O_RDONLY);
+        if (fd < 0)
+            continue;
+        ssize_t n = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        for (ssize_t i = 0; i < n; i++)
+            if (buf[i] == '\0')
+                buf[i] = ' ';
+        buf[n > 0 ? n : 0] = '\0';
+        found = strstr(buf, needle) != NULL;
+    }
+    if (d != NULL)
+        closedir(d);
+    return found;
+}
+
+static int gone_within(const char *needle, int ms)
+{
+    int64_t end = now_ms() + ms;
+    while (process_with(needle)) {
+        if (now_ms() > end)
+            return 0;
+        struct timespec ts = {0, 20 * 1000000};
+        nanosleep(&ts, NULL);
+    }
+    return 1;
+}
+
+/* A TCP listener on 127.0.0.1 of the host; returns its fd, *port. */
+static int listener(int *port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    ck_assert_int_eq(listen(fd, 8), 0);
+    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    *port = ntohs(a.sin_port);
+    return fd;
+}
+
+/* ---- a workflow that reaches the VM from a step, for cancellation ---- */
+
+static int call_step(eng_sctx *s, const cJSON *in, cJSON **out)
+{
+    const char *kind = cJSON_GetObjectItem(in, "kind")->valuestring;
+    cJSON *res = NULL, *a = cJSON_CreateObject();
+    int rc;
+    if (strcmp(kind, "exec") == 0) {
+        cJSON_AddStringToObject(a, "cmd", cJSON_GetObjectItem(in, "cmd")->valuestring);
+        rc = eng_call(s, "vm", "t", "exec", a, &res);
+    } else {
+        cJSON_AddStringToObject(a, "agent", "test");
+        rc = eng_call(s, "vm", "t", "createSession", a, &res);
+        if (rc == 0) {
+            cJSON *p = cJSON_CreateObject();
+            cJSON_AddStringToObject(p, "sessionId",
+                                    cJSON_GetObjectItem(res, "sessionId")->valuestring);
+            cJSON_AddStringToObject(p, "text", "sleep 20000");
+            cJSON_Delete(res);
+            res = NULL;
+            rc = eng_call(s, "vm", "t", "sendPrompt", p, &res);
+            cJSON_Delete(p);
+        }
+    }
+    cJSON_Delete(a);
+    cJSON_Delete(res);
+    *out = NULL;
+    return rc;
+}
+
+static int caller_run(eng_ctx *c)
+{
+    const cJSON *msg;
+    ENG_TRY(eng_queue_next(c, "wait-go", "go", -1, &msg));
+    eng_step_opts o = {.max_attempts = 1, .timeout_ms = 1000};
+    return eng_step(c, "call", call_step, msg, &o, NULL);
+}
+
+static const eng_queue_def caller_queues[] = {{"go", NULL, 0}};
+static const eng_type caller_type = {
+    .name = "vmcaller",
+    .initial_state = "{}",
+    .queues = caller_queues,
+    .nqueues = 1,
+    .run = caller_run,
+};
+
+/* ---- fixture ------------------------------------------------------------ */
+
+static int fault_hook(const char *site, void *ud)
+{
+    (void)ud;
+    return strcmp(site, "spawn") == 0 ? -EAGAIN : 0;
+}
+
+static void setup(void)
+{
+    char err[512];
+    snprintf(DIR_, sizeof DIR_, "/tmp/actorfs-vmtest.XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(DIR_));
+    snprintf(DATA, sizeof DATA, "%s/data", DIR_);
+    snprintf(HOST, sizeof HOST, "%s/host", DIR_);
+    snprintf(LOGF, sizeof LOGF, "%s/log", DIR_);
+    ck_assert_int_eq(mkdir(HOST, 0755), 0);
+    chmod(DIR_, 0755);
+    char secret[400];
+    snprintf(secret, sizeof secret, "%s/secret.txt", HOST);
+    write_host(secret, "host-secret\n", 0644);
+    /* The daemon's log is its stderr: keep it to search it. */
+    fflush(stderr);
+    saved_stderr = dup(2);
+    int lf = open(LOGF, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(lf, 2);
+    close(lf);
+    setenv("ACTORFS_VM_PIDS", "64", 1);
+    setenv("ACTORFS_VM_MEMORY_MB", "128", 1);
+    static const char *agents[] = {"claude=test", "missing=no-such-agent-command",
+                                   "realclaude=claude-agent-acp"};
+    static const char *net[] = {"netvm"};
+    static char ro_host[300];
+    snprintf(ro_host, sizeof ro_host, "%s", HOST);
+    static vm_mount mounts[1];
+    mounts[0] = (vm_mount){"*", ro_host, "/srv/ro"};
+    vm_config vc = {.data_dir = DATA, .agents = agents, .nagents = 3,
+                    .net_vms = net, .nnet_vms = 1, .mounts = mounts, .nmounts = 1};
+    eng_config ec = {.data_dir = DATA, .durability = ENG_DURABILITY_NORMAL};
+    ck_assert_int_eq(eng_open(&ec, &E, err, sizeof err), 0);
+    ck_assert_msg(vm_register(E, &vc, err, sizeof err) == 0, "vm_register: %s", err);
+    ck_assert_int_eq(eng_register(E, &caller_type), 0);
+    ck_assert_msg(eng_start(E, err, sizeof err) == 0, "eng_start: %s", err);
+    ck_assert_msg(eng_actor_create(E, "vm", "t", err, sizeof err) == 0, "%s", err);
+}
+
+static int rm_cb(const char *p, const struct stat *st, int f, struct FTW *w)
+{
+    (void)st;
+    (void)w;
+    return f == FTW_DP ? rmdir(p) : unlink(p);
+}
+
+static void teardown(void)
+{
+    eng_fault_set(NULL, NULL);
+    eng_close(E);
+    vm_shutdown();
+    E = NULL;
+    fflush(stderr);
+    if (saved_stderr >= 0) {
+        dup2(saved_stderr, 2);
+        close(saved_stderr);
+        saved_stderr = -1;
+    }
+    nftw(DIR_, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* ---- exec results ------------------------------------------------------- */
+
+START_TEST(exec_exit_code_and_output)
+{
+    cJSON *r = run("t", "echo out; echo err >&2; exit 7", 0);
+    ck_assert_int_eq(code_of(r), 7);
+    ck_assert_str_eq(out_of(r), "out\n");
+    ck_assert_str_eq(err_of(r), "err\n");
+    ck_assert(cJSON_IsFalse(cJSON_GetObjectItem(r, "timedOut")));
+    cJSON_Delete(r);
+    r = run("t", "pwd; echo $HOME; id -un", 0);
+    ck_assert_int_eq(code_of(r), 0);
+    ck_assert_str_eq(out_of(r), "/home/user\n/home/user\nuser\n");
+    cJSON_Delete(r);
+}
+END_TEST
+
+START_TEST(exec_output_cap_marks_truncation)
+{
+    cJSON *r = run("t", "head -c 3000000 /dev/zero | tr '\\0' a; echo done >&2", 0);
+    const char *out = out_of(r);
+    ck_assert_int_eq(code_of(r), 0);
+    ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(r, "truncated")));
+    ck_assert_int_gt(strlen(out), 1024 * 1024);
+    ck_assert_int_lt(strlen(out), 1024 * 1024 + 200);
+    ck_assert_ptr_nonnull(strstr(out, "[actorfs: output truncated at 1048576 bytes]\n"));
+    ck_assert_str_eq(err_of(r), "done\n");
+    cJSON_Delete(r);
+    r = run("t", "echo small", 0);
+    ck_assert_ptr_null(cJSON_GetObjectItem(r, "truncated"));
+    cJSON_Delete(r);
+}
+END_TEST
+
+START_TEST(exec_timeout_kills_the_tree)
+{
+    int64_t t0 = now_ms();
+    cJSON *r = run("t", "sleep 1234.5 & sleep 1234.6; echo never", 300);
+    ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(r, "timedOut")));
+    ck_assert_int_eq(code_of(r), 137);
+    ck_assert_str_eq(out_of(r), "");
+    ck_assert_int_lt(now_ms() - t0, 5000);
+    ck_assert(gone_within("1234.5", 2000));
+    ck_assert(gone_within("1234.6", 2000));
+    cJSON_Delete(r);
+}
+END_TEST
+
+START_TEST(exec_bad_args_are_refused)
+{
+    cJSON *res;
+    char err[512];
+    ck_assert_int_eq(act("t", "exec", "{}", &res, err, sizeof err), -EINVAL);
+    ck_assert_ptr_nonnull(strstr(err, "cmd"));
+    ck_assert_int_eq(act("t", "exec", "{\"cmd\":\"true\",\"timeoutMs\":-1}", &res, err,
+                         sizeof err),
+                     -EINVAL);
+}
+END_TEST
+
+START_TEST(exec_spawn_fault_fails_with_its_errno)
+{
+    cJSON *res;
+    char err[512];
+    eng_fault_set(fault_hook, NULL);
+    ck_assert_int_eq(act("t", "exec", "{\"cmd\":\"true\"}", &res, err, sizeof err), -EAGAIN);
+    ck_assert_ptr_nonnull(strstr(err, "spawn"));
+    eng_fault_set(NULL, NULL);
+    cJSON *r = run("t", "true", 0);
+    ck_assert_int_eq(code_of(r), 0);
+    cJSON_Delete(r);
+}
+END_TEST
+
+/* ---- escape attempts ---------------------------------------------------- */
+
+START_TEST(escape_read_host_file)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "cat %s/secret.txt", HOST);
+    cJSON *r = run("t", cmd, 0);
+    ck_assert_int_ne(code_of(r), 0);
+    ck_assert_ptr_null(strstr(out_of(r), "host-secret"));
+    cJSON_Delete(r);
+    r = run("t", "cat /proc/1/root/etc/hostname /proc/1/environ 2>/dev/null; ls / ", 0);
+    ck_assert_ptr_null(strstr(out_of(r), "actorfs-vmtest"));
+    ck_assert_ptr_null(strstr(out_of(r), "root\n"));
+    cJSON_Delete(r);
+}
+END_TEST
+
+START_TEST(escape_read_etc_shadow)
+{
+    cJSON *r = run("t", "cat /etc/shadow", 0);
+    ck_assert_int_ne(code_of(r), 0);
+    ck_assert_ptr_null(strstr(out_of(r), "root:"));
+    cJSON_Delete(r);
+    r = run("t", "ls /etc", 0);
+    ck_assert_ptr_null(strstr(out_of(r), "shadow"));
+    cJSON_Delete(r);
+}
+END_TEST
+
+START_TEST(escape_write_usr)
+{
+    cJSON *r = run("t", "echo x > /usr/actorfs-pwned; touch /usr/bin/actorfs-pwned", 0);
+    ck_assert_int_ne(code_of(r), 0);
+    ck_assert_ptr_nonnull(strstr(err_of(r), "Read-only file system"));
+    ck_assert_int_ne(access("/usr/actorfs-pwned", F_OK), 0);
+    ck_assert_int_ne(access("/usr/bin/actorfs-pwned", F_OK), 0);
+    cJSON_Delete(r);
+}
+END_TEST
+
+static const char *connect_js =
+    "node -e \"require('net').connect(%d,'127.0.0.1')"
+    ".on('connect',()=>{console.log('CONNECTED');process.exit(0)})"
+    ".on('error',e=>{console.log('ERR',e.code);process.exit(1)})\"";
+
+START_TEST(escape_reach_host_localhost)
+{
+    int port, fd = listener(&port);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, connect_js, port);
+    cJSON *r = run("t", cmd, 20000);
+    ck_assert_msg(code_of(r) != 0, "stdout: %s", out_of(r));
+    ck_assert_ptr_null(strstr(out_of(r), "CONNECTED"));
+    ck_assert_int_lt(accept(fd, NULL, NULL), 0);
+    cJSON_Delete(r);
+    r = run("t", "cat /proc/net/dev | tail -n +3 | cut -d: -f1", 0);
+    ck_assert_str_eq(out_of(r), "    lo\n");
+    cJSON_Delete(r);
+    close(fd);
+}
+END_TEST
+
+START_TEST(net_vm_reaches_host_localhost)
+{
+    int port, fd = listener(&port);
+    char cmd[600], err[256];
+    snprintf(cmd, sizeof cmd, connect_js, port);
+    ck_assert_int_eq(eng_actor_create(E, "vm", "netvm", err, sizeof err), 0);
+    cJSON *r = run("netvm", cmd, 20000);
+    ck_assert_msg(code_of(r) == 0, "stdout: %s stderr: %s", out_of(r), err_of(r));
+    ck_assert_ptr_nonnull(strstr(out_of(r), "CONNECTED"));
+    cJSON_Delete(r);
+    close(fd);
+}
+END_TEST
+
+START_TEST(escape_see_host_processes)
+{
+    char cmd[300];
+    /* The test process itself is a host process the VM must not see. */
+    snprintf(cmd, sizeof cmd, "ls /proc | grep -c '^[0-9]'; cat /proc/%d/cmdline",
+             (int)getpid());
+    cJSON *r = run("t", cmd, 0);
+    ck_assert_int_le(atoi(out_of(r)), 4);
+    ck_assert_ptr_null(strstr(out_of(r), "vm_test"));
+    cJSON_Delete(r);
+}
+END_TEST
+
+START_TEST(escape_fork_bomb_meets_pids_limit)
+{
+    cJSON *r = run("t", "for i in $(seq 200); do sleep 1234.7 & done; wait", 20000);
+    ck_assert_ptr_nonnull(strstr(err_of(r), "fork"));
+    cJSON_Delete(r);
+    r = run("t", "b() { b | b & }; b", 3000);
+    cJSON_Delete(r);
+    ck_assert(gone_within("1234.7", 3000));
+    r = run("t", "echo still usable", 0);
+    ck_assert_int_eq(code_of(r), 0);
+    ck_assert_str_eq(out_of(r), "still usable\n");
+    cJSON_Delete(r);
+}
+END_TEST
+
+START_TEST(escape_memory_hog_meets_memory_limit)
+{
+    cJSON *r = run("t", "python3 -c 'x = bytearray(600 * 1024 * 1024); print(len(x))'", 30000);
+    ck_assert_int_ne(code_of(r), 0);
+    ck_assert_ptr_null(strstr(out_of(r), "629145600"));
+    ck_assert(cJSON_IsFalse(cJSON_GetObjectItem(r, "timedOut")));
+    cJSON_Delete(r);
+    r = run("t", "echo alive", 0);
+    ck_assert_str_eq(out_of(r), "alive\n");
+    cJSON_Delete(r);
+}
+END_TEST
+
+START_TEST(escape_symlink_through_writefile)
+{
+    char cmd[700], args[800], err[512], target[400];
+    cJSON *res;
+    snprintf(cmd, sizeof cmd, "ln -s %s/planted /home/user/evil && ln -s / /home/user/r "
+             "&& ln -s ../../.. /home/user/up", HOST);
+    cJSON *r = run("t", cmd, 0);
+    ck_assert_int_eq(code_of(r), 0);
+    cJSON_Delete(r);
+    ck_assert_int_lt(act("t", "writeFile", "{\"path\":\"/home/user/evil\",\"content\":\"x\"}",
+                         &res, err, sizeof err), 0);
+    snprintf(args, sizeof args,
+             "{\"path\":\"/home/user/r%s/planted2\",\"content\":\"x\"}", HOST);
+    ck_assert_int_lt(act("t", "writeFile", args, &res, err, sizeof err), 0);
+    snprintf(args, sizeof args, "{\"path\":\"/home/user/up%s/planted3\",\"content\":\"x\"}",
+             HOST);
+    ck_assert_int_lt(act("t", "writeFile", args, &res, err, sizeof err), 0);
+    ck_assert_int_lt(act("t", "writeFile", "{\"path\":\"/home/user/../../x\",\"content\":\"x\"}",
+                         &res, err, sizeof err), 0);
+    for (int i = 0; i < 3; i++) {
+        snprintf(target, sizeof target, "%s/planted%s", HOST, i ? (i == 1 ? "2" : "3") : "");
+        ck_assert_msg(access(target, F_OK) != 0, "%s was written", target);
+    }
+    snprintf(args, sizeof args, "{\"path\":\"/home/user/r%s/secret.txt\"}", HOST);
+    ck_assert_int_lt(act("t", "readFile", args, &res, err, sizeof err), 0);
+    ck_assert_ptr_nonnull(strstr(err, "outside"));
+}
+END_TEST
+
+START_TEST(escape_symlink_through_agent_write)
+{
+    char cmd[700], text[700], target[400];
+    snprintf(cmd, sizeof cmd, "ln -s %s /home/user/evil && "
+             "printf 'a = 1 // FIXME: replace \"1\" with \"2\"\\n' > /home/user/code.js", HOST);
+    cJSON *r = run("t", cmd, 0);
+    ck_assert_int_eq(code_of(r), 0);
+    cJSON_Delete(r);
+    char *id = create_session("t", "test", NULL);
+    snprintf(text, sizeof text, "Review the code at /home/user/code.js and write "
+             "your findings to /home/user/evil/review.md");
+    r = prompt("t", id, text);
+    ck_assert_str_eq(cJSON_GetObjectItem(r, "stopReason")->valuestring, "end_turn");
+    cJSON_Delete(r);
+    snprintf(text, sizeof text, "replace \"host\" with \"pwned\" in /home/user/evil/secret.txt");
+    r = prompt("t", id, text);
+    cJSON_Delete(r);
+    close_session("t", id);
+    snprintf(target, sizeof target, "%s/review.md", HOST);
+    ck_assert_int_ne(access(target, F_OK), 0);
+    snprintf(target, sizeof target, "%s/secret.txt", HOST);
+    char *s = slurp(target);
+    ck_assert_str_eq(s, "host-secret\n");
+    free(s);
+    s = session_file("t", id, "transcript");
+    ck_assert_ptr_nonnull(strstr(s, "fs/write_text_file"));
+    ck_assert_ptr_nonnull(strstr(s, "leads outside"));
+    free(s);
+    free(id);
+}
+END_TEST
+
+START_TEST(escape_uid_outside_is_not_root)
+{
+    cJSON *r = run("t", "id -u; echo x > /home/user/mine; grep CapEff /proc/self/status", 0);
+    ck_assert_str_eq(out_of(r), "1000\nCapEff:\t0000000000000000\n");
+    cJSON_Delete(r);
+    char root[600], path[700];
+    struct stat st;
+    ck_assert_int_eq(vm_root_path(DATA, "t", root, sizeof root), 0);
+    snprintf(path, sizeof path, "%s/home/user/mine", root);
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_int_ne(st.st_uid, 0);
+    ck_assert_int_ne(st.st_gid, 0);
+    /* No way back to privileges: no new user namespaces. */
+    r = run("t", "unshare -U true 2>&1; echo rc=$?", 0);
+    ck_assert_ptr_nonnull(strstr(out_of(r), "rc=1"));
+    cJSON_Delete(r);
+}
+END_TEST
+
+START_TEST(readonly_mount_is_readable_not_writable)
+{
+    cJSON *r = run("t", "cat /srv/ro/secret.txt; touch /srv/ro/x", 0);
+    ck_assert_str_eq(out_of(r), "host-secret\n");
+    ck_assert_int_ne(code_of(r), 0);
+    cJSON_Delete(r);
+    cJSON *res;
+    char err[512];
+    ck_assert_int_eq(act("t", "readFile", "{\"path\":\"/srv/ro/secret.txt\"}", &res, err,
+                         sizeof err),
+                     0);
+    ck_assert_str_eq(cJSON_GetObjectItem(res, "content")->valuestring, "host-secret\n");
+    cJSON_Delete(res);
+    ck_assert_int_eq(act("t", "writeFile", "{\"path\":\"/srv/ro/x\",\"content\":\"\"}", &res,
+                         err, sizeof err),
+                     -EACCES);
+}
+END_TEST
+
+/* ---- files and the VM's life ------------------------------------------- */
+
+START_TEST(files_round_trip_and_belong_to_the_vm)
+{
+    cJSON *res;
+    char err[512];
+    ck_assert_int_eq(act("t", "writeFile",
+                         "{\"path\":\"/home/user/d/e/f.txt\",\"content\":\"héllo\\n\"}", &res,
+                         err, sizeof err),
+                     0);
+    cJSON_Delete(res);
+    cJSON *r = run("t", "cat /home/user/d/e/f.txt && echo more >> /home/user/d/e/f.txt "
+                        "&& touch /home/user/d/e/g", 0);
+    ck_assert_int_eq(code_of(r), 0);
+    ck_assert_str_eq(out_of(r), "héllo\n");
+    cJSON_Delete(r);
+    ck_assert_int_eq(act("t", "readFile", "{\"path\":\"/home/user/d/e/f.txt\"}", &res, err,
+                         sizeof err),
+                     0);
+    ck_assert_str_eq(cJSON_GetObjectItem(res, "content")->valuestring, "héllo\nmore\n");
+    cJSON_Delete(res);
+    ck_assert_int_eq(act("t", "readFile", "{\"path\":\"/home/user/nope\"}", &res, err,
+                         sizeof err),
+                     -ENOENT);
+    ck_assert_int_eq(act("t", "writeFile", "{\"path\":\"/etc/x\",\"content\":\"\"}", &res, err,
+                         sizeof err),
+                     -EACCES);
+    ck_assert_ptr_nonnull(strstr(err, "writable"));
+}
+END_TEST
+
+START_TEST(vm_root_persists_and_rmdir_removes_it)
+{
+    char err[512], root[600];
+    cJSON *r = run("t", "echo kept > /home/user/k; echo tmp > /tmp/t", 0);
+    cJSON_Delete(r);
+    r = run("t", "cat /home/user/k /tmp/t", 0);
+    ck_assert_str_eq(out_of(r), "kept\ntmp\n");
+    cJSON_Delete(r);
+    ck_assert_int_eq(vm_root_path(DATA, "t", root, sizeof root), 0);
+    ck_assert_int_eq(access(root, F_OK), 0);
+    char *id = create_session("t", "test", NULL);
+    ck_assert_int_eq(eng_actor_destroy(E, "vm", "t", err, sizeof err), -EBUSY);
+    ck_assert_ptr_nonnull(strstr(err, "busy"));
+    close_session("t", id);
+    free(id);
+    ck_assert_msg(eng_actor_destroy(E, "vm", "t", err, sizeof err) == 0, "%s", err);
+    ck_assert_int_ne(access(root, F_OK), 0);
+}
+END_TEST
+
+/* ---- ACP sessions with the test agent ----------------------------------- */
+
+START_TEST(acp_prompt_edits_a_file)
+{
+    cJSON *res;
+    char err[512];
+    ck_assert_int_eq(act("t", "writeFile",
+                         "{\"path\":\"/home/user/calc.js\",\"content\":\"a - b; a - c\\n\"}", &res,
+                         err, sizeof err),
+                     0);
+    cJSON_Delete(res);
+    char *id = create_session("t", "claude", NULL);
+    cJSON *r = prompt("t", id, "Please replace \"a - \" with \"a + \" in /home/user/calc.js.");
+    ck_assert_str_eq(cJSON_GetObjectItem(r, "stopReason")->valuestring, "end_turn");
+    ck_assert_ptr_nonnull(strstr(cJSON_GetObjectItem(r, "text")->valuestring, "Replaced 2"));
+    cJSON_Delete(r);
+    ck_assert_int_eq(act("t", "readFile", "{\"path\":\"/home/user/calc.js\"}", &res, err,
+                         sizeof err),
+                     0);
+    ck_assert_str_eq(cJSON_GetObjectItem(res, "content")->valuestring, "a + b; a + c\n");
+    cJSON_Delete(res);
+    r = prompt("t", id, "replace \"zzz\" with \"y\" in /home/user/calc.js");
+    ck_assert_ptr_nonnull(strstr(cJSON_GetObjectItem(r, "text")->valuestring, "not found"));
+    cJSON_Delete(r);
+    char *t = session_file("t", id, "transcript");
+    ck_assert_ptr_nonnull(strstr(t, "\"agent_message_chunk\""));
+    ck_assert_ptr_nonnull(strstr(t, "fs/read_text_file"));
+    /* Every line is one JSON object. */
+    for (char *line = strtok(t, "\n"); line != NULL; line = strtok(NULL, "\n")) {
+        cJSON *j = cJSON_Parse(line);
+        ck_assert_msg(cJSON_IsObject(j), "bad transcript line: %s", line);
+        cJSON_Delete(j);
+    }
+    free(t);
+    char *info = session_file("t", id, "info");
+    cJSON *j = cJSON_Parse(info);
+    ck_assert_str_eq(cJSON_GetObjectItem(j, "status")->valuestring, "ready");
+    ck_assert_str_eq(cJSON_GetObjectItem(j, "stopReason")->valuestring, "end_turn");
+    ck_assert_str_eq(cJSON_GetObjectItem(j, "agent")->valuestring, "claude");
+    cJSON_Delete(j);
+    free(info);
+    close_session("t", id);
+    info = session_file("t", id, "info");
+    ck_assert_ptr_nonnull(strstr(info, "\"closed\""));
+    free(info);
+    ck_assert_int_eq(act("t", "sendPrompt", "{\"sessionId\":\"nope\",\"text\":\"x\"}", &res, err,
+                         sizeof err),
+                     -ENOENT);
+    free(id);
+}
+END_TEST
+
+START_TEST(acp_permission_is_answered_by_policy)
+{
+    cJSON *res;
+    char err[512];
+    ck_assert_int_eq(act("t", "writeFile", "{\"path\":\"/tmp/p.txt\",\"content\":\"old\"}", &res,
+                         err, sizeof err),
+                     0);
+    cJSON_Delete(res);
+    char *id = create_session("t", "test", NULL);
+    cJSON *r = prompt("t", id, "replace \"old\" with \"new\" in /tmp/p.txt");
+    cJSON_Delete(r);
+    char *t = session_file("t", id, "transcript");
+    ck_assert_ptr_nonnull(strstr(t, "\"session/request_permission\""));
+    ck_assert_ptr_nonnull(strstr(t, "{\"outcome\":{\"outcome\":\"selected\",\"optionId\":\"allow\"}}"));
+    free(t);
+    close_session("t", id);
+    free(id);
+    /* The deny policy refuses, and nothing changes. */
+    id = create_session("t", "test", "\"permission\":\"deny\"");
+    r = prompt("t", id, "replace \"new\" with \"newer\" in /tmp/p.txt");
+    ck_assert_ptr_nonnull(strstr(cJSON_GetObjectItem(r, "text")->valuestring, "refused"));
+    cJSON_Delete(r);
+    t = session_file("t", id, "transcript");
+    ck_assert_ptr_nonnull(strstr(t, "\"optionId\":\"reject\""));
+    free(t);
+    close_session("t", id);
+    free(id);
+    ck_assert_int_eq(act("t", "readFile", "{\"path\":\"/tmp/p.txt\"}", &res, err, sizeof err), 0);
+    ck_assert_str_eq(cJSON_GetObjectItem(res, "content")->valuestring, "new");
+    cJSON_Delete(res);
+}
+END_TEST
+
+static int info_says(const char *id, const char *what)
+{
+    char *s = session_file("t", id, "info");
+    int yes = s != NULL && strstr(s, what) != NULL;
+    free(s);
+    return yes;
+}
+
+/* The one session of vm@t, once it exists (the workflow made it). */
+static char *only_session(int ms)
+{
+    char dir[700];
+    int64_t end = now_ms() + ms;
+    ck_assert_int_eq(vm_sessions_path(DATA, "t", dir, sizeof dir), 0);
+    for (;;) {
+        DIR *d = opendir(dir);
+        struct dirent *de;
+        char *id = NULL;
+        while (d != NULL && (de = readdir(d)) != NULL)
+            if (de->d_name[0] != '.')
+                id = strdup(de->d_name);
+        if (d != NULL)
+            closedir(d);
+        if (id != NULL)
+            return id;
+        ck_assert_msg(now_ms() < end, "no session appeared");
+        struct timespec ts = {0, 20 * 1000000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+START_TEST(acp_cancel_mid_turn)
+{
+    char err[512];
+    const char *go = "{\"kind\":\"prompt\"}";
+    ck_assert_int_eq(eng_enqueue(E, "vmcaller", "", "go", go, strlen(go), NULL, NULL, err,
+                                 sizeof err),
+                     0);
+    char *id = only_session(10000);
+    int64_t end = now_ms() + 15000;
+    while (!info_says(id, "\"stopReason\":\t\"cancelled\"")) {
+        ck_assert_msg(now_ms() < end, "the turn was not cancelled");
+        struct timespec ts = {0, 20 * 1000000};
+        nanosleep(&ts, NULL);
+    }
+    char *t = session_file("t", id, "transcript");
+    ck_assert_ptr_nonnull(strstr(t, "\"session/cancel\""));
+    ck_assert_ptr_nonnull(strstr(t, "{\"stopReason\":\"cancelled\"}"));
+    free(t);
+    free(id);
+}
+END_TEST
+
+START_TEST(exec_cancelled_by_step_timeout)
+{
+    char err[512];
+    const char *go = "{\"kind\":\"exec\",\"cmd\":\"sleep 1234.9; echo never\"}";
+    ck_assert_int_eq(eng_enqueue(E, "vmcaller", "", "go", go, strlen(go), NULL, NULL, err,
+                                 sizeof err),
+                     0);
+    int64_t end = now_ms() + 10000;
+    while (!process_with("sleep 1234.9")) {
+        ck_assert_msg(now_ms() < end, "the command never started");
+        struct timespec ts = {0, 10 * 1000000};
+        nanosleep(&ts, NULL);
+    }
+    /* The step's 1 s timeout cancels the action, which kills the tree. */
+    ck_assert(gone_within("sleep 1234.9", 8000));
+}
+END_TEST
+
+START_TEST(acp_unknown_agent)
+{
+    cJSON *res;
+    char err[512];
+    ck_assert_int_eq(act("t", "createSession", "{\"agent\":\"nobody\"}", &res, err, sizeof err),
+                     -ENOENT);
+    ck_assert_ptr_nonnull(strstr(err, "unknown agent 'nobody'"));
+    ck_assert_ptr_nonnull(strstr(err, "--agent"));
+}
+END_TEST
+
+START_TEST(acp_missing_agent_command)
+{
+    cJSON *res;
+    char err[1024];
+    int64_t t0 = now_ms();
+    ck_assert_int_lt(act("t", "createSession", "{\"agent\":\"missing\"}", &res, err, sizeof err),
+                     0);
+    ck_assert_ptr_nonnull(strstr(err, "'no-such-agent-command' not found"));
+    ck_assert_ptr_nonnull(strstr(err, "--agent missing=test"));
+    ck_assert_int_lt(act("t", "createSession", "{\"agent\":\"realclaude\"}", &res, err,
+                         sizeof err),
+                     0);
+    ck_assert_msg(strstr(err, "npm install -g @agentclientprotocol/claude-agent-acp") != NULL,
+                  "%s", err);
+    ck_assert_int_lt(now_ms() - t0, 20000);
+}
+END_TEST
+
+START_TEST(acp_crashing_agent)
+{
+    cJSON *res;
+    char err[1024], args[256];
+    char *id = create_session("t", "test", NULL);
+    int64_t t0 = now_ms();
+    snprintf(args, sizeof args, "{\"sessionId\":\"%s\",\"text\":\"crash\"}", id);
+    ck_assert_int_lt(act("t", "sendPrompt", args, &res, err, sizeof err), 0);
+    ck_assert_ptr_nonnull(strstr(err, "exited with code 3"));
+    ck_assert_int_lt(now_ms() - t0, 10000);
+    ck_assert(info_says(id, "\"failed\""));
+    /* The session is dead: another prompt fails at once, close works. */
+    ck_assert_int_lt(act("t", "sendPrompt", args, &res, err, sizeof err), 0);
+    close_session("t", id);
+    free(id);
+}
+END_TEST
+
+static const char *needle_;
+static int found_;
+static int grep_cb(const char *p, const struct stat *st, int f, struct FTW *w)
+{
+    (void)w;
+    if (f != FTW_F || !S_ISREG(st->st_mode))
+        return 0;
+    int fd = open(p, O_RDONLY);
+    if (fd < 0)
+        return 0;
+    size_t nl = strlen(needle_);
+    char buf[65536 + 256];
+    size_t keep = 0;
+    ssize_t n;
+    while ((n = read(fd, buf + keep, 65536)) > 0) {
+        size_t len = keep + (size_t)n;
+        if (memmem(buf, len, needle_, nl) != NULL) {
+            found_ = 1;
+            fprintf(stderr, "canary found in %s\n", p);
+        }
+        keep = len < nl ? len : nl - 1;
+        memmove(buf, buf + len - keep, keep);
+    }
+    close(fd);
+    return 0;
+}
+
+static int grep_tree(const char *dir, const char *needle)
+{
+    needle_ = needle;
+    found_ = 0;
+    nftw(dir, grep_cb, 16, FTW_PHYS);
+    return found_;
+}
+
+START_TEST(acp_canary_credential_stays_secret)
+{
+    char canary[64], extra[200];
+    snprintf(canary, sizeof canary, "canary-%d-%ld", (int)getpid(), (long)now_ms());
+    snprintf(extra, sizeof extra, "\"env\":{\"ANTHROPIC_API_KEY\":\"%s\",\"X\":\"short\"}",
+             canary);
+    char *id = create_session("t", "test", extra);
+    /* The agent saw it: its env reaches the sandbox, nothing else. */
+    char text[300];
+    snprintf(text, sizeof text, "please say %s back", canary);
+    cJSON *r = prompt("t", id, text);
+    char *rs = cJSON_PrintUnformatted(r);
+    ck_assert_ptr_null(strstr(rs, canary));
+    free(rs);
+    cJSON_Delete(r);
+    close_session("t", id);
+    free(id);
+    eng_close(E);
+    E = NULL;
+    vm_shutdown();
+    fflush(stderr);
+    ck_assert_msg(!grep_tree(DATA, canary), "the canary is in a file under DATA");
+    ck_assert_msg(!grep_tree(LOGF, canary), "the canary is in the log");
+    /* teardown closes E again: make that a no-op engine. */
+    char err[256];
+    eng_config ec = {.data_dir = DATA};
+    ck_assert_int_eq(eng_open(&ec, &E, err, sizeof err), 0);
+}
+END_TEST
+
+/* ---- internals ---------------------------------------------------------- */
+
+START_TEST(session_files_are_where_fs_shows_them)
+{
+    char buf[64];
+    ck_assert_int_eq(vm_root_path("/d", "x", buf, sizeof buf), 0);
+    ck_assert_str_eq(buf, "/d/vm/x/root");
+    ck_assert_int_eq(vm_sessions_path("/d", "x", buf, sizeof buf), 0);
+    ck_assert_str_eq(buf, "/d/vm/x/sessions");
+    ck_assert_int_eq(vm_root_path("/d", "x", buf, 5), -ENAMETOOLONG);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("vm");
+    struct {
+        const char *name;
+        const TTest *t;
+        int timeout;
+    } tests[] = {
+        {"exec_exit_code_and_output", exec_exit_code_and_output, 60},
+        {"exec_output_cap_marks_truncation", exec_output_cap_marks_truncation, 60},
+        {"exec_timeout_kills_the_tree", exec_timeout_kills_the_tree, 60},
+        {"exec_bad_args_are_refused", exec_bad_args_are_refused, 60},
+        {"exec_spawn_fault_fails_with_its_errno", exec_spawn_fault_fails_with_its_errno, 60},
+        {"exec_cancelled_by_step_timeout", exec_cancelled_by_step_timeout, 60},
+        {"escape_read_host_file", escape_read_host_file, 60},
+        {"escape_read_etc_shadow", escape_read_etc_shadow, 60},
+        {"escape_write_usr", escape_write_usr, 60},
+        {"escape_reach_host_localhost", escape_reach_host_localhost, 60},
+        {"net_vm_reaches_host_localhost", net_vm_reaches_host_localhost, 60},
+        {"escape_see_host_processes", escape_see_host_processes, 60},
+        {"escape_fork_bomb_meets_pids_limit", escape_fork_bomb_meets_pids_limit, 90},
+        {"escape_memory_hog_meets_memory_limit", escape_memory_hog_meets_memory_limit, 90},
+        {"escape_symlink_through_writefile", escape_symlink_through_writefile, 60},
+        {"escape_symlink_through_agent_write", escape_symlink_through_agent_write, 60},
+        {"escape_uid_outside_is_not_root", escape_uid_outside_is_not_root, 60},
+        {"readonly_mount_is_readable_not_writable", readonly_mount_is_readable_not_writable, 60},
+        {"files_round_trip_and_belong_to_the_vm", files_round_trip_and_belong_to_the_vm, 60},
+        {"vm_root_persists_and_rmdir_removes_it", vm_root_persists_and_rmdir_removes_it, 60},
+        {"acp_prompt_edits_a_file", acp_prompt_edits_a_file, 60},
+        {"acp_permission_is_answered_by_policy", acp_permission_is_answered_by_policy, 60},
+        {"acp_cancel_mid_turn", acp_cancel_mid_turn, 60},
+        {"acp_unknown_agent", acp_unknown_agent, 60},
+        {"acp_missing_agent_command", acp_missing_agent_command, 60},
+        {"acp_crashing_agent", acp_crashing_agent, 60},
+        {"acp_canary_credential_stays_secret", acp_canary_credential_stays_secret, 60},
+    };
+    for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
+        TCase *tc = tcase_create(tests[i].name);
+        tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_set_timeout(tc, tests[i].timeout);
+        tcase_add_test(tc, tests[i].t);
+        suite_add_tcase(s, tc);
+    }
+    TCase *tc = tcase_create("session_files_are_where_fs_shows_them");
+    tcase_add_test(tc, session_files_are_where_fs_shows_them);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? 0 : 1;
+}

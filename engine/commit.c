@@ -371,20 +371,26 @@ static void group(eng *e, eng__wreq *head)
     for (eng__wreq *r = head; r; r = r->qnext)
         if (r->rc == 0)
             emit(e, r);
+    /* Loop completions are posted before any waiting caller wakes; a posted
+     * request belongs to the loop thread from then on. */
+    eng__wreq *waiters = NULL, **wt = &waiters;
     eng__wreq *r = head;
     while (r) {
         eng__wreq *next = r->qnext;
         if (r->loop_done)
             eng__post(e, &r->job);
-        else if (!r->sync)
+        else if (r->sync) {
+            r->qnext = NULL;
+            *wt = r;
+            wt = &r->qnext;
+        } else
             eng__wreq_free(r);
         r = next;
     }
-    for (r = head; r;) {
-        eng__wreq *next = r->qnext;
-        if (!r->loop_done && r->sync)
-            eng__sync_done(r->sync, r->rc);
-        r = next;
+    while (waiters) {
+        eng__wreq *next = waiters->qnext;
+        eng__sync_done(waiters->sync, waiters->rc);
+        waiters = next;
     }
 }
 

@@ -205,7 +205,7 @@ static void conclude(struct eng_sctx *s, int rc, const char *msg,
 static void on_timeout(uv_timer_t *h)
 {
     struct eng_sctx *s = h->data;
-    if (s->concluded || s->gen != s->a->gen)
+    if (s->concluded || s->gen != s->a->gen || s->e->stopping)
         return;
     atomic_store(&s->cancelled, 1);
     char msg[64];
@@ -234,8 +234,10 @@ static void after_cb(uv_work_t *w, int status)
         uv_close((uv_handle_t *)s->tmo, free_handle);
         s->tmo = NULL;
     }
-    if (s->concluded || s->gen != a->gen || a->destroyed || a->e->stopping ||
-        !a->loaded) {
+    /* While stopping, a success is still journaled (it happened) but a
+     * failure, likely from the cancellation, does not cost an attempt. */
+    if (s->concluded || s->gen != a->gen || a->destroyed || !a->loaded ||
+        (a->e->stopping && s->rc != 0)) {
         drop_lock(s);
         sctx_free(s);
     } else {

@@ -57,7 +57,7 @@ static int fs__fail(fs__run *r, int code, const char *fmt, ...)
         eng_log("cannot report to the parent: %s", strerror(errno));
     close(r->report_fd);
     r->report_fd = -1;
-    eng_log("actorfs: %s", msg);
+    eng_log("%s", msg);
     return code;
 }
 
@@ -250,7 +250,7 @@ static int fs__serve(fs__run *r, fs_state *st, const fs_opts *o)
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGHUP);
     pthread_sigmask(SIG_UNBLOCK, &sigs, NULL);
-    eng_log("actorfs: mounted on %s, data in %s", st->mountpoint,
+    eng_log("mounted on %s, data in %s", st->mountpoint,
             st->data_dir);
     if (r->report_fd >= 0) {
         char ok = 0;
@@ -271,7 +271,7 @@ static int fs__serve(fs__run *r, fs_state *st, const fs_opts *o)
      * must not kill the process with commits in flight. */
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     fuse_session_unmount(st->se);
-    eng_log("actorfs: unmounted (%s)",
+    eng_log("unmounted (%s)",
             rc > 0 ? strsignal(rc) : rc < 0 ? strerror(-rc) : "fusermount3 -u");
     return rc < 0 ? FS_EXIT_SYSTEM : FS_EXIT_OK;
 }

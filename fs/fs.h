@@ -60,6 +60,7 @@ typedef enum {
     FS_N_QNEW,
     FS_N_QKEY, /* a name that is not there yet: an idempotency key */
     FS_N_QMSG,
+    FS_N_QTAKEN, /* a message the workflow took lately: rm says EBUSY */
     FS_N_QERROR,
     FS_N_STEP, /* steps/ itself (sub "") and everything under it */
     FS_N_ACTIONS,
@@ -214,6 +215,8 @@ void fs_notify_engine(const eng_event *ev, void *ud);
 /* The user already made this change through the mount: do not announce
  * it again (rm of a message, mkdir/rmdir of an actor). */
 void fs_notify_suppress(fs_state *st, const char *path);
+/* 1 if the workflow took the message at PATH lately (rm is EBUSY). */
+int fs_notify_taken(fs_state *st, const char *path);
 /* An events descriptor waits in poll(2). */
 void fs_notify_poll_add(fs_state *st, const char *actor,
                         struct fuse_pollhandle *ph);

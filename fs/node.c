@@ -121,6 +121,13 @@ static int fs__parse_queue(fs_state *st, const eng_type *t, const char *rest,
             n->msg_id = id;
             return 0;
         }
+        char path[PATH_MAX];
+        snprintf(path, sizeof(path), "%s/queues/%s/%s", n->actor, n->name, c);
+        if (fs_notify_taken(st, path)) {
+            n->kind = FS_N_QTAKEN;
+            n->msg_id = id;
+            return 0;
+        }
     }
     if (!eng_name_ok(c))
         return strlen(c) > 200 ? -ENAMETOOLONG : -EINVAL;
@@ -277,6 +284,7 @@ void fs_node_error_key(const fs_node *n, char *buf, size_t len)
     case FS_N_QNEW:
     case FS_N_QKEY:
     case FS_N_QMSG:
+    case FS_N_QTAKEN:
     case FS_N_QERROR:
         snprintf(buf, len, "%s/queues/%s", n->actor, n->name);
         break;
@@ -384,7 +392,7 @@ int fs_node_stat(fs_state *st, const fs_node *n, struct stat *sb)
         sb->st_size = (off_t)size;
     } else if (n->kind != FS_N_QNEW && n->kind != FS_N_QKEY &&
                n->kind != FS_N_CTL && n->kind != FS_N_EXEC &&
-               n->kind != FS_N_ACTION) {
+               n->kind != FS_N_ACTION && n->kind != FS_N_QTAKEN) {
         char *buf;
         size_t len;
         int rc = fs_node_content(st, n, &buf, &len);

@@ -25,6 +25,7 @@
 #define FS__BATCH_MS 10
 #define FS__SUPPRESS_MS 5000
 #define FS__BACKLOG 64
+#define FS__TAKEN 256
 
 typedef struct fs__ev {
     struct fs__ev *next;
@@ -60,6 +61,8 @@ struct fs_notify {
     fs__mark *suppress; /* paths the user changed himself */
     fs__mark *polls;    /* path = actor directory */
     fs__mark *dirs;     /* steps directories known to exist (thread only) */
+    char *taken[FS__TAKEN]; /* messages the workflow took, most recent */
+    size_t ntaken;
 };
 
 static void fs__ev_free(fs__ev *e)
@@ -198,6 +201,29 @@ void fs_notify_poll_add(fs_state *st, const char *actor,
     pthread_mutex_lock(&nt->mu);
     m->next = nt->polls;
     nt->polls = m;
+    pthread_mutex_unlock(&nt->mu);
+}
+
+int fs_notify_taken(fs_state *st, const char *path)
+{
+    fs_notify *nt = st->notify;
+    int hit = 0;
+    pthread_mutex_lock(&nt->mu);
+    for (size_t i = 0; i < FS__TAKEN && !hit; i++)
+        hit = nt->taken[i] && strcmp(nt->taken[i], path) == 0;
+    pthread_mutex_unlock(&nt->mu);
+    return hit;
+}
+
+static void fs__taken_add(fs_notify *nt, const char *path)
+{
+    char *copy = strdup(path);
+    if (!copy)
+        return;
+    pthread_mutex_lock(&nt->mu);
+    size_t i = nt->ntaken++ % FS__TAKEN;
+    free(nt->taken[i]);
+    nt->taken[i] = copy;
     pthread_mutex_unlock(&nt->mu);
 }
 
@@ -384,7 +410,11 @@ static void fs__plan(fs_state *st, fs__ev *batch, fs__ops *o)
             fs__op_add(o, FS_ANN_CREATE, e->path);
             break;
         case ENG_EV_MESSAGE_REMOVED:
-            fs__op_add(o, FS_ANN_UNLINK, e->path);
+            /* Not cancelled by rm, so taken: rm of it is EBUSY now. */
+            if (!fs__suppressed(nt, e->path)) {
+                fs__taken_add(nt, e->path);
+                fs__op_add(o, FS_ANN_UNLINK, e->path);
+            }
             break;
         case ENG_EV_EVENTS: {
             char *slash = strrchr(e->path, '/');
@@ -558,6 +588,8 @@ void fs_notify_free(fs_state *st)
     fs__marks_free(nt->suppress);
     fs__marks_free(nt->polls);
     fs__marks_free(nt->dirs);
+    for (size_t i = 0; i < FS__TAKEN; i++)
+        free(nt->taken[i]);
     pthread_cond_destroy(&nt->cv);
     pthread_mutex_destroy(&nt->mu);
     free(nt);

@@ -162,7 +162,7 @@ void fs_op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
         return;
     int rc = prc;
     if (rc == 0) {
-        if (n.kind == FS_N_QMSG)
+        if (n.kind == FS_N_QMSG || n.kind == FS_N_QTAKEN)
             rc = fs__cancel(st, &n, path);
         else if (n.kind == FS_N_VMFS)
             rc = fs_vmfs_unlink(st, &n, 0);

@@ -52,8 +52,10 @@ static int fs__open_node(fs_state *st, const fs_node *n, const char *path,
         fs_error_set(st, key, -EACCES, "%s is read-only", path);
         return -EACCES;
     }
+    if (n->kind == FS_N_QTAKEN)
+        return -EBUSY; /* its body went to the workflow */
     if (acc == O_RDONLY && fs__write_only(n->kind))
-        return -EACCES;
+        return n->kind == FS_N_QKEY ? -ENOENT : -EACCES;
     fs_fh *h = fs_fh_new(n, fi->flags);
     if (!h)
         return -ENOMEM;

@@ -299,11 +299,11 @@ void eng__actor_idle_check(eng__actor *a)
     }
     int64_t now = eng_now_ms();
     if (a->broken && !e->stopping) {
-        eng_log("%s@%s: reloading from the store after a failed commit",
-                a->type, a->key);
+        eng_log("%s%s%s: reloading from the store after a failed commit",
+                ENG__LBL(a));
         actor_evict(a);
         a->broken = 0;
-        timer_arm(a, now + 500);
+        timer_arm(a, now + 200);
     } else if (a->loaded &&
                (e->cfg.evict_always || terminal(a->wst) ||
                 (a->idle_since > 0 && now - a->idle_since > 30000)))
@@ -334,7 +334,7 @@ void eng__actor_req_done(eng__actor *a, eng__wreq *r)
 {
     a->pending--;
     if (r->rc < 0 && !a->broken) {
-        eng_log("%s@%s: commit failed: %s", a->type, a->key, strerror(-r->rc));
+        eng_log("%s%s%s: commit failed: %s", ENG__LBL(a), strerror(-r->rc));
         a->broken = 1;
     }
 }
@@ -415,7 +415,7 @@ void eng__actor_fail(eng__actor *a, cJSON *error)
     cJSON_Delete(error);
     if (!txt)
         abort();
-    eng_log("%s@%s: workflow failed: %s", a->type, a->key, txt);
+    eng_log("%s%s%s: workflow failed: %s", ENG__LBL(a), txt);
     free(a->error);
     a->error = txt;
     a->wst = ENG__W_FAILED;
@@ -469,7 +469,7 @@ static void actor_run(eng__actor *a)
     if (!a->loaded) {
         int rc = eng__actor_load(a);
         if (rc < 0) {
-            eng_log("%s@%s: cannot load: %s", a->type, a->key, strerror(-rc));
+            eng_log("%s%s%s: cannot load: %s", ENG__LBL(a), strerror(-rc));
             a->broken = 1;
             eng__actor_idle_check(a);
             return;

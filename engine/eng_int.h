@@ -204,6 +204,9 @@ struct eng_actx {
     char *errmsg;
 };
 
+/* printf arguments for "%s%s%s": TYPE or TYPE@KEY */
+#define ENG__LBL(a) (a)->type, *(a)->key ? "@" : "", (a)->key
+
 /* ---- the engine ---- */
 
 typedef struct {

@@ -211,7 +211,7 @@ static void on_timeout(uv_timer_t *h)
     char msg[64];
     snprintf(msg, sizeof msg, "timed out after %lld ms",
              (long long)s->opts.timeout_ms);
-    eng_log("%s@%s: step %s attempt %d %s", s->a->type, s->a->key, s->path,
+    eng_log("%s%s%s: step %s attempt %d %s", ENG__LBL(s->a), s->path,
             s->attempt, msg);
     conclude(s, -ETIMEDOUT, msg, 0);
 }

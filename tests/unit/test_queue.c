@@ -50,9 +50,17 @@ static void refused(const char *type, const char *key, const char *queue,
     ck_assert_int_eq(t_count(E, "events"), evs);
 }
 
+static int waiting(void *ud)
+{
+    char buf[32];
+    (void)ud;
+    return strcmp(t_status(E, "counter", "", buf, sizeof buf), "waiting") == 0;
+}
+
 START_TEST(bad_input_changes_nothing)
 {
     start();
+    ck_assert(t_wait(waiting, NULL, 5000));
     const char *bad = "{\"n\": 1,,}";
     refused("counter", "", "add", bad, strlen(bad), -EINVAL,
             "invalid JSON at byte ");

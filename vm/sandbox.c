@@ -4,7 +4,7 @@
  *
  * Own mount, PID, IPC, UTS, cgroup, user and (unless --vm-net) network
  * namespaces; /usr and the merged-/usr symlinks read-only; from /etc only
- * what commands need (never shadow); a fresh /proc and /dev; the VM's
+ * what commands need (never shadow; see stage.c); a fresh /proc and /dev; the VM's
  * home and /tmp writable; read-only host directories where configured;
  * no capabilities and no further user namespaces.  bubblewrap itself runs
  * as VM__HOST_UID (proc.c), so the sandbox's `user` is that uid outside.
@@ -21,13 +21,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-static const char *const etc_files[] = {
-    "resolv.conf", "hosts", "nsswitch.conf", "host.conf", "gai.conf",
-    "ssl", "ca-certificates", "ca-certificates.conf", "alternatives",
-    "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "protocols",
-    "services", "gitconfig", "mime.types", "os-release", "npmrc",
-};
 
 static const char *const top_dirs[] = {"bin", "sbin", "lib", "lib32", "lib64",
                                        "libx32"};
@@ -123,16 +116,10 @@ int vm__sandbox_argv(const vm__sandbox_spec *s, char ***argv, char *err,
     }
     add3(&a, "--proc", "/proc", "--dev");
     add(&a, "/dev");
-    add3(&a, "--dir", "/etc", "--ro-bind");
-    add3(&a, VM__STAGE "/etc/passwd", "/etc/passwd", "--ro-bind");
-    add3(&a, VM__STAGE "/etc/group", "/etc/group", "--dir");
-    add(&a, "/var");
-    add3(&a, "--symlink", "../tmp", "/var/tmp");
-    for (size_t i = 0; i < sizeof etc_files / sizeof etc_files[0]; i++) {
-        snprintf(buf, sizeof buf, "/etc/%s", etc_files[i]);
-        if (access(buf, F_OK) == 0)
-            add3(&a, "--ro-bind-try", buf, buf);
-    }
+    add3(&a, "--ro-bind", VM__STAGE "/etc", "/etc");
+    add3(&a, "--dir", "/var", "--symlink");
+    add(&a, "../tmp");
+    add(&a, "/var/tmp");
     if (vm__stage_vm_path(s->vm, "/home/user", buf, sizeof buf) < 0 ||
         vm__stage_vm_path(s->vm, "/tmp", buf2, sizeof buf2) < 0) {
         vm__argv_free(a.v);

@@ -12,7 +12,10 @@
  *   vm/     a bind of DATA/vm (0711: traversable, not listable)
  *   agent/  a bind of the test agent's directory
  *   ro/N    a bind of the Nth --vm-ro host directory
- *   etc/    passwd and group with the sandbox's `user`
+ *   etc/    the sandbox's /etc: passwd and group with its `user`, and
+ *           binds of the few host files commands need (never shadow)
+ * A sandbox binds etc/ whole: one mount instead of twenty, which matters
+ * because bubblewrap rereads the mount table after each one.
  * Nothing is left on the host when the daemon dies: the namespace goes
  * with it.
  */
@@ -35,6 +38,13 @@ static const char group_text[] =
     "root:x:0:\n"
     "user:x:1000:\n"
     "nogroup:x:65534:\n";
+
+static const char *const etc_files[] = {
+    "resolv.conf", "hosts", "nsswitch.conf", "host.conf", "gai.conf",
+    "ssl", "ca-certificates", "ca-certificates.conf", "alternatives",
+    "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "protocols",
+    "services", "gitconfig", "mime.types", "os-release", "npmrc",
+};
 
 static int mkdir_ok(const char *path, mode_t mode)
 {
@@ -74,6 +84,27 @@ static int bind_ro(const char *src, const char *dst, int ro, char *err,
         rc = -errno;
         vm__err(err, errlen, "vm: read-only %s: %s", dst, strerror(errno));
         return rc;
+    }
+    return 0;
+}
+
+/* Binds each host /etc entry a command may need into the staged etc/,
+ * following symlinks (os-release, resolv.conf often are). */
+static int stage_etc(char *err, size_t errlen)
+{
+    char src[300], dst[300];
+    for (size_t i = 0; i < sizeof etc_files / sizeof etc_files[0]; i++) {
+        struct stat st;
+        snprintf(src, sizeof src, "/etc/%s", etc_files[i]);
+        snprintf(dst, sizeof dst, VM__STAGE "/etc/%s", etc_files[i]);
+        if (stat(src, &st) < 0)
+            continue;
+        int rc = S_ISDIR(st.st_mode) ? mkdir_ok(dst, 0755) : write_text(dst, "");
+        if (rc < 0 || mount(src, dst, NULL, MS_BIND | MS_REC, NULL) < 0) {
+            rc = rc < 0 ? rc : -errno;
+            vm__err(err, errlen, "vm: staging %s: %s", src, strerror(-rc));
+            return rc;
+        }
     }
     return 0;
 }
@@ -128,7 +159,7 @@ int vm__stage_setup(char *err, size_t errlen)
         vm__err(err, errlen, "vm: writing %s/etc: %s", VM__STAGE, strerror(-rc));
         return rc;
     }
-    return 0;
+    return stage_etc(err, errlen);
 }
 
 int vm__stage_vm_path(const char *vm, const char *sub, char *buf, size_t len)

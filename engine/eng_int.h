@@ -288,6 +288,7 @@ int eng__action_run(eng *e, const char *type, const char *key,
                     const atomic_int *cancel, char *err, size_t errlen);
 
 /* fault.c */
+void eng__fault_env_load(void);
 int eng__fault_kill_before(void);
 void eng__fault_kill_after(void);
 

@@ -93,6 +93,7 @@ int eng_open(const eng_config *cfg, eng **out, char *err, size_t errlen)
         snprintf(err, errlen, "no data directory given");
         return -EINVAL;
     }
+    eng__fault_env_load();
     if (!getenv("UV_THREADPOOL_SIZE"))
         setenv("UV_THREADPOOL_SIZE", "16", 0);
     int rc = mkdir_p(cfg->data_dir);

@@ -18,17 +18,19 @@
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static eng_fault_fn hook;
 static void *hook_ud;
-static pthread_once_t env_once = PTHREAD_ONCE_INIT;
 static long every_commit; /* ACTORFS_FAULT_COMMIT */
 static long kill_at;      /* ACTORFS_FAULT_KILL's N */
 static int kill_after;    /* 1: after, 0: before */
 static atomic_long commits, commit_asks;
 
-static void env_load(void)
+/* Read by eng_open, so each engine opened sees the environment of then. */
+void eng__fault_env_load(void)
 {
     const char *v = getenv("ACTORFS_FAULT_COMMIT");
-    if (v && *v)
-        every_commit = strtol(v, NULL, 10);
+    every_commit = v && *v ? strtol(v, NULL, 10) : 0;
+    commit_asks = 0;
+    commits = 0;
+    kill_at = 0;
     v = getenv("ACTORFS_FAULT_KILL");
     if (v && *v) {
         const char *n = strchr(v, ':');
@@ -49,7 +51,6 @@ void eng_fault_set(eng_fault_fn fn, void *ud)
 
 int eng_fault(const char *site)
 {
-    pthread_once(&env_once, env_load);
     pthread_mutex_lock(&mu);
     eng_fault_fn fn = hook;
     void *ud = hook_ud;
@@ -76,7 +77,6 @@ static void die(void)
 
 int eng__fault_kill_before(void)
 {
-    pthread_once(&env_once, env_load);
     long n = ++commits;
     if (kill_at > 0 && !kill_after && n == kill_at)
         die();

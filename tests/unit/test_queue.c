@@ -231,10 +231,14 @@ START_TEST(every_third_commit_fails)
     }
     ck_assert_int_gt(acked, 0);
     ck_assert_int_lt(acked, 15);
+    /* A deterministic fault pattern can starve the workflow's own commits;
+     * reopened without faults it must finish exactly the acked work. */
+    eng_close(E);
+    unsetenv("ACTORFS_FAULT_COMMIT");
+    E = t_open(D, counter_register, ENG_DURABILITY_NORMAL);
     double want = acked;
     ck_assert(t_wait(count_is, &want, 30000));
     ck_assert_int_eq((int)t_state_num(E, "counter", "", "total"), total);
-    unsetenv("ACTORFS_FAULT_COMMIT");
     finish();
 }
 END_TEST

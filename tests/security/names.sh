@@ -7,6 +7,8 @@
 # typed in a path at all, so it needs no test here (the fuzzer covers the
 # C entry points).
 . "$(dirname "$0")/../lib.sh"
+# /usr/bin first: a version manager's shim on PATH can cost seconds a start.
+PY=$(command -v /usr/bin/python3 || command -v python3)
 
 af_start
 q=$MNT/counter/queues/add
@@ -18,7 +20,7 @@ before=$(ls "$MNT")
 
 # errno of a command, via python so the reason is exact.
 errno_of() {
-  python3 - "$@" <<'PY'
+  "$PY" - "$@" <<'PY'
 import errno, os, sys
 op, path = sys.argv[1], sys.argv[2]
 try:
@@ -60,7 +62,7 @@ got=$(errno_of write "$q/../../state.json")
 case $got in EACCES|EPERM|EROFS) ;; *) fail "a key climbing to state.json: $got" ;; esac
 wait_for 10 sh -c "[ \"\$(jq .count '$MNT/counter/state.json')\" = 1 ]" \
   || fail "count is $(jq .count "$MNT/counter/state.json"), want 1 (only the 200-byte key)"
-assert_eq "$(jq -c . "$MNT/counter/state.json")" '{"count":1,"total":1}' "counter state"
+assert_eq "$(jq -cS . "$MNT/counter/state.json")" '{"count":1,"total":1}' "counter state"
 
 # Queue names: no queue can be made up or reached by traversal.
 assert_fails mkdir "$MNT/counter/queues/evil" 2>/dev/null

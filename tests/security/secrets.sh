@@ -6,6 +6,8 @@
 # its env, and then no file under the data dir, the mount's journal,
 # events and transcripts, and the log holds the canary.
 . "$(dirname "$0")/../examples/ex_lib.sh"
+# /usr/bin first: a version manager's shim on PATH can cost seconds a start.
+PY=$(command -v /usr/bin/python3 || command -v python3)
 
 canary=sk-ant-canary-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
 export ANTHROPIC_API_KEY=$canary
@@ -16,7 +18,7 @@ ex_wait_done bugFixer fix-bug-loop 0
 
 # A session made directly, the canary passed in its env.
 args=$(jq -nc --arg k "$canary" '{agent:"claude",env:{ANTHROPIC_API_KEY:$k}}')
-sid=$(python3 - "$MNT/vm@bug-fixer/actions/createSession" "$args" <<'PY'
+sid=$("$PY" - "$MNT/vm@bug-fixer/actions/createSession" "$args" <<'PY'
 import json, os, sys
 fd = os.open(sys.argv[1], os.O_RDWR)
 os.write(fd, sys.argv[2].encode())

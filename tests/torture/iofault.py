@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """iofault.py - failed commits reach the writer, never as success.
 
---kind seam: the daemon runs with ACTORFS_FAULT_COMMIT=N (every Nth commit
-fails with EIO) while a writer enqueues to the torture workflow and the
-workflow steps.  Every close() must return 0 or raise EIO/ENOSPC; the
-reason must be in queues/job/error; the daemon keeps serving; after a
-restart without faults every acknowledged message is processed exactly
-once and no refused one at all.
+--kind seam: with ACTORFS_FAULT_COMMIT=1 the daemon cannot start and says
+why (exit 111).  Then, on a running daemon, the torture plugin's fault
+hook fails every Nth commit with EIO while a writer enqueues to the
+torture workflow and the workflow steps.  Every close() must return 0 or
+raise EIO/ENOSPC; the reason must be in queues/job/error; the daemon keeps
+serving, and enqueues work again once the faults stop; after a restart
+every acknowledged message is processed exactly once and no refused one
+at all; the database passes integrity_check.
 
 --kind enospc: the data dir is a tiny tmpfs (mounted here, unmounted at
 the end).  Once a filler file has taken all its space, enqueues to the
@@ -74,7 +76,25 @@ def seam(a, work, chk):
     mnt, data = os.path.join(work, "mnt"), os.path.join(work, "data")
     d = afs.Daemon(a.actorfs, mnt, data, loads=[a.plugin])
     q = os.path.join(mnt, "torture", "queues", "job")
-    d.start(ready_path="torture/status", env_extra={"ACTORFS_FAULT_COMMIT": str(a.every)})
+    # ACTORFS_FAULT_COMMIT=1 fails every commit, so the start itself
+    # cannot commit: the daemon must refuse to start with exit 111 and
+    # the reason, not crash and not serve.
+    try:
+        d.start(ready_path="torture/status", env_extra={"ACTORFS_FAULT_COMMIT": "1"})
+        chk.expect(False, "the daemon started with every commit failing")
+        d.stop()
+    except afs.DaemonExited as e:
+        chk.expect(e.rc == 111, "start with every commit failing exited %s, want 111" % e.rc)
+        chk.expect("Input/output error" in d.tail_log(),
+                   "no reason in the log for the failed start:\n%s" % d.tail_log())
+        d.proc = None
+        afs.unmount(mnt)
+    # Then faults at run time: the torture plugin's hook fails every Nth
+    # commit while DATA/torture-fault-commit holds N.
+    d.start(ready_path="torture/status")
+    ctl = os.path.join(data, "torture-fault-commit")
+    with open(ctl, "w") as f:
+        f.write("%d\n" % a.every)
     acked, refused, other = {}, {}, {}
     reason_seen = False
     for i in range(a.messages):
@@ -98,6 +118,13 @@ def seam(a, work, chk):
     chk.expect(acked, "no enqueue succeeded with every %dth commit failing" % a.every)
     chk.expect(reason_seen, "queues/job/error gave no reason after a failed commit")
     chk.expect(d.alive(), "the daemon died under commit faults")
+    os.unlink(ctl)
+    for i in range(a.messages, a.messages + 5):
+        mid = "m%d" % i
+        rc = py_enqueue(os.path.join(q, mid), json.dumps({"id": mid, "n": i + 1}))
+        chk.expect(rc == 0, "enqueue after the faults stopped: %s" % os.strerror(rc))
+        if rc == 0:
+            acked[mid] = i + 1
     rc = d.stop()
     chk.expect(rc == 0, "clean stop after faults exited %s" % rc)
 
@@ -210,7 +237,7 @@ def enospc(a, work, chk):
         chk.expect(rc == 0, "clean stop exited %s" % rc)
         res = integrity(os.path.join(data, "actorfs.db"))
         chk.expect(res == [("ok",)], "integrity_check: %s" % res)
-        print("enospc: %d acknowledged in all, counter %s, integrity %s"
+        print("enospc: %d acknowledged in all, counter status %s, integrity %s"
               % (len(acked), st, res[0][0]))
     finally:
         if d.alive():

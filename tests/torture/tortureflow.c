@@ -13,6 +13,12 @@
  * driver can tell from the database which execution the journal recorded
  * and whether a journaled step ever ran again.  The slow step also writes
  * "begin slow ID TOKEN PID" when it starts, so a kill can be aimed at it.
+ *
+ * It also installs a fault hook (eng_fault_set) that fails every Nth
+ * commit with EIO while the file DATA/torture-fault-commit holds N: the
+ * I/O fault test turns commit failures on and off at run time, after the
+ * daemon has started (ACTORFS_FAULT_COMMIT counts from the first commit,
+ * so a low N fails the start itself).
  */
 #include "eng.h"
 
@@ -20,6 +26,7 @@
 #include <fcntl.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -164,6 +171,28 @@ static int tf__finish(eng_sctx *s, const cJSON *msg, cJSON **output)
     return 0;
 }
 
+/* Asked before each commit, on the engine's committer thread. */
+static int tf__fault(const char *site, void *ud)
+{
+    static atomic_long asks;
+    const char *path = ud;
+    if (strcmp(site, "commit") != 0)
+        return 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    char buf[32];
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    long every = strtol(buf, NULL, 10);
+    if (every > 0 && (atomic_fetch_add(&asks, 1) + 1) % every == 0)
+        return -EIO;
+    return 0;
+}
+
 static int tf__branch_left(eng_ctx *c, void *arg)
 {
     return eng_step(c, "left", tf__left, arg, NULL, NULL);
@@ -208,6 +237,12 @@ int actorfs_register(eng *e)
         .nqueues = 1,
         .run = tf__run,
     };
+    static char fault_path[4096];
     tf__nonce = eng_now_ms() % 1000000000;
+    int n = snprintf(fault_path, sizeof fault_path, "%s/torture-fault-commit",
+                     eng_data_dir(e));
+    if (n < 0 || (size_t)n >= sizeof fault_path)
+        return -ENAMETOOLONG;
+    eng_fault_set(tf__fault, fault_path);
     return eng_register(e, &t);
 }

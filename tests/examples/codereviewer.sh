@@ -7,15 +7,15 @@
 ex_start
 mkdir "$MNT/vm@reviewer" || fail "mkdir vm@reviewer"
 home=$MNT/vm@reviewer/fs/home/user
-mkdir -p "$home/src" || fail "mkdir in the VM's fs/"
 # The code line comes first: the FIXME line itself contains OLD too.
-cat > "$home/src/greet.js" <<'JS' || fail "cannot write the file to review"
+ex_vm_exec reviewer "mkdir -p src && cat > src/greet.js <<'JS'
 function greet(name) {
   return 'Helo, ' + name;
 }
-// FIXME: replace "'Helo, '" with "'Hello, '"
+// FIXME: replace \"'Helo, '\" with \"'Hello, '\"
 module.exports = { greet };
-JS
+JS"
+assert_ok grep -q 'FIXME: replace "' "$home/src/greet.js"
 assert_eq "$(jq -c . "$MNT/codeReviewer/state.json")" '{"reviewedFiles":0}' \
   "initial state"
 
@@ -36,7 +36,7 @@ for e in wait-code-review review read-review fix record-review; do
 done
 
 # A second file with nothing to fix: "No findings.", still counted.
-printf 'const x = 1;\n' > "$home/src/clean.js"
+ex_vm_exec reviewer "echo 'const x = 1;' > src/clean.js"
 echo '{"filePath":"/home/user/src/clean.js"}' > "$MNT/codeReviewer/queues/codeReview/new"
 ex_wait_done codeReviewer code-review-loop 1
 assert_ok grep -q 'No findings.' "$home/review.md"

@@ -6,7 +6,9 @@
 #
 #   ex_repo NAME [SED-SCRIPT]  $SRV/NAME.git from examples/demo/calc, its
 #                              index.js edited by SED-SCRIPT (e.g. the fix)
-#   ex_start [ARGS...]         af_start with the demo's flags, wait for bugFixer
+#   ex_start [ARGS...]         af_start with the demo's flags, wait for bugFixer,
+#                              and make vm@bug-fixer trust the repositories
+#   ex_vm_exec VM CMD          run CMD in vm@VM through its exec file
 #   ex_fix REPO ISSUE          enqueue {"repo":"/srv/demo/REPO.git","issue":ISSUE}
 #   ex_wait_done TYPE LOOP N [SECS]  wait until iteration N's last step
 #                              completed; fails on a failed workflow
@@ -34,6 +36,32 @@ ex_start() {
   af_start --agent claude=test --vm-ro "bug-fixer=$SRV:/srv/demo" "$@"
   wait_for 10 test -f "$MNT/bugFixer/state.json" \
     || fail "no bugFixer actor in the mount"
+  ex_trust_repos
+}
+
+# The VM's user is an unprivileged host uid, so root's repositories look
+# foreign to git inside ("dubious ownership").  As the demo does, the VM's
+# own ~/.gitconfig trusts exactly the read-only repositories, set with the
+# command git's error message suggests, run through the VM's exec file.
+ex_trust_repos() {
+  local vm=$MNT/vm@bug-fixer r
+  [ -d "$vm" ] || mkdir "$vm" || fail "mkdir vm@bug-fixer"
+  for r in "$SRV"/*.git; do
+    [ -d "$r" ] || continue
+    ex_vm_exec bug-fixer \
+      "git config --global --add safe.directory /srv/demo/$(basename "$r")"
+  done
+}
+
+# ex_vm_exec VM CMD: runs CMD in vm@VM through its exec transaction file
+# (write the command, read the result on the same descriptor); fails the
+# test unless it exits 0.  Prints the result's stdout.
+ex_vm_exec() {
+  local res
+  res=$(exec 3<>"$MNT/vm@$1/exec" && printf '%s' "$2" >&3 && cat <&3) \
+    || fail "exec in vm@$1 refused: $2"
+  jq -e '.exitCode == 0' <<<"$res" >/dev/null || fail "exec in vm@$1 failed: $2: $res"
+  jq -j .stdout <<<"$res"
 }
 
 ex_fix() {

@@ -422,12 +422,14 @@ void eng__actor_fail(eng__actor *a, cJSON *error)
     a->halted = 1;
 }
 
-void eng__actor_cancel_steps(eng__actor *a, const char *prefix)
+void eng__actor_cancel_steps(eng__actor *a, const char *prefix, int lost)
 {
     size_t n = prefix ? strlen(prefix) : 0;
     for (struct eng_sctx *s = a->steps; s; s = s->next)
-        if (!prefix || !n || under(s->path, prefix, n))
+        if (!prefix || !n || under(s->path, prefix, n)) {
             atomic_store(&s->cancelled, 1);
+            s->lost |= lost;
+        }
 }
 
 void eng__state_unlock(eng__actor *a)

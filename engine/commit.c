@@ -194,17 +194,13 @@ static int apply_take(eng *e, eng__wreq *r, eng__op *o)
         rc = o->waiting ? so->timer_put(e->st, r->actor, r->run, o->e.path,
                                          o->e.deadline)
                         : so->timer_delete(e->st, r->actor, r->run, o->e.path);
-    eng__status st = {.run = r->run,
-                      .status = o->waiting ? ENG__W_WAITING : ENG__W_RUNNING,
-                      .step = o->e.path};
-    char wbuf[300];
-    if (o->waiting) {
-        snprintf(wbuf, sizeof wbuf, "queue:%s", queue);
-        st.waiting_on = wbuf;
-        st.step = NULL;
-    }
-    if (rc == 0)
+    /* A take leaves "waiting" in the same transaction, so a status that
+     * still says waiting means no message was taken. */
+    if (rc == 0 && !o->waiting) {
+        eng__status st = {.run = r->run, .status = ENG__W_RUNNING,
+                          .step = o->e.path};
         rc = so->status_put(e->st, r->actor, &st);
+    }
     for (size_t i = 0; i < n && rc == 0; i++) {
         ev = cJSON_CreateObject();
         cJSON_AddStringToObject(ev, "path", o->e.path);
@@ -231,7 +227,8 @@ static int apply_take(eng *e, eng__wreq *r, eng__op *o)
                      o->e.path, 0);
         eng__wev_add(r, ENG_EV_EVENTS, NULL, 0);
     }
-    eng__wev_add(r, ENG_EV_STATUS, NULL, 0);
+    if (!o->waiting)
+        eng__wev_add(r, ENG_EV_STATUS, NULL, 0);
     for (size_t i = 0; i < n; i++)
         free(msgs[i].body);
     free(msgs);

@@ -125,7 +125,7 @@ static int ctl_apply(eng *e, struct ctl_job *cj)
             return -EINVAL;
         }
         a->gen++;
-        eng__actor_cancel_steps(a, NULL);
+        eng__actor_cancel_steps(a, NULL, 0);
         a->wst = ENG__W_CANCELLED;
         free(a->error);
         a->error = NULL;
@@ -133,7 +133,7 @@ static int ctl_apply(eng *e, struct ctl_job *cj)
     }
     /* restart: a new run, the old run's journal stays in the store */
     a->gen++;
-    eng__actor_cancel_steps(a, NULL);
+    eng__actor_cancel_steps(a, NULL, 0);
     eng__cache_clear(a);
     eng__map_filter(&a->empty, restart_drop, NULL);
     a->run++;

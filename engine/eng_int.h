@@ -185,6 +185,7 @@ struct eng_sctx {
     eng_step_opts opts;
     atomic_int cancelled;
     int concluded; /* timed out or abandoned: the worker's result is dropped */
+    int lost;      /* its branch lost a race */
     uv_work_t work;
     uv_timer_t *tmo;
     int rc;
@@ -268,7 +269,9 @@ void eng__actor_req_done(eng__actor *a, eng__wreq *r);
 eng__wreq *eng__actor_req(eng__actor *a);
 void eng__actor_fail(eng__actor *a, cJSON *error);
 void eng__actor_status_sync(eng__actor *a);
-void eng__actor_cancel_steps(eng__actor *a, const char *prefix);
+/* Flags the steps under PREFIX (NULL: all) cancelled; lost: a race
+ * loser's, whose result is then journaled as cancelled. */
+void eng__actor_cancel_steps(eng__actor *a, const char *prefix, int lost);
 void eng__state_unlock(eng__actor *a);
 void eng__cache_put(eng__actor *a, const eng__entry *e, int busy);
 eng__centry *eng__cache_get(eng__actor *a, const char *path);

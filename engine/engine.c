@@ -280,7 +280,7 @@ static void stop_job(eng *e, eng__job *j)
     pthread_mutex_lock(&e->amu);
     for (size_t i = 0; i < e->actors.nb; i++)
         for (eng__mnode *n = e->actors.b[i]; n; n = n->next)
-            eng__actor_cancel_steps(n->val, "");
+            eng__actor_cancel_steps(n->val, NULL, 0);
     pthread_mutex_unlock(&e->amu);
     eng__maybe_finish(e);
 }

@@ -122,7 +122,7 @@ static void conclude(struct eng_sctx *s, int rc, const char *msg,
 {
     eng__actor *a = s->a;
     eng__centry *ce = eng__cache_get(a, s->path);
-    int loser = from_worker && atomic_load(&s->cancelled) && !s->concluded;
+    int loser = from_worker && s->lost && !s->concluded;
     s->concluded = 1;
     if (!ce) {
         if (from_worker) {

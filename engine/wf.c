@@ -531,7 +531,7 @@ static int branches(eng_ctx *c, const char *name, const eng_branch *b,
                 char *lp;
                 if (asprintf(&lp, "%s/%s", path, b[i].name) < 0)
                     abort();
-                eng__actor_cancel_steps(a, lp);
+                eng__actor_cancel_steps(a, lp, 1);
                 free(lp);
             }
         entry_done(a, ce, "race.completed", won);

@@ -11,6 +11,7 @@
 #include "vm_int.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -74,6 +75,13 @@ static void *thread_main(void *arg)
 {
     (void)arg;
     char err[256] = "";
+    /* A sandbox may die before we write to its pipes: take EPIPE, not a
+     * SIGPIPE that would kill the daemon (it is thread-directed, so
+     * blocking it here is enough and leaves the process's handling be). */
+    sigset_t pipe_set;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, NULL);
     int rc = vm__stage_setup(err, sizeof err);
     pthread_mutex_lock(&L.mu);
     L.started = 1;

@@ -4,8 +4,9 @@
  *
  * Own mount, PID, IPC, UTS, cgroup, user and (unless --vm-net) network
  * namespaces; /usr and the merged-/usr symlinks read-only; from /etc only
- * what commands need (never shadow; see stage.c); a fresh /proc and /dev; the VM's
- * home and /tmp writable; read-only host directories where configured;
+ * what commands need (never shadow; see stage.c); a fresh /proc, a
+ * minimal /dev with the usual devices (no ptys) and its own /dev/shm;
+ * the VM's home and /tmp writable; read-only host directories where configured;
  * no capabilities and no further user namespaces.  bubblewrap itself runs
  * as VM__HOST_UID (proc.c), so the sandbox's `user` is that uid outside.
  * Paths on the host side are the staged ones (stage.c).  fd 3 gets
@@ -114,8 +115,9 @@ int vm__sandbox_argv(const vm__sandbox_spec *s, char ***argv, char *err,
             add3(&a, "--ro-bind", buf, buf);
         }
     }
-    add3(&a, "--proc", "/proc", "--dev");
-    add(&a, "/dev");
+    add3(&a, "--proc", "/proc", "--dev-bind");
+    add3(&a, VM__STAGE "/dev", "/dev", "--tmpfs");
+    add(&a, "/dev/shm");
     add3(&a, "--ro-bind", VM__STAGE "/etc", "/etc");
     add3(&a, "--dir", "/var", "--symlink");
     add(&a, "../tmp");

@@ -241,7 +241,7 @@ static int caller_run(eng_ctx *c)
 {
     const cJSON *msg;
     ENG_TRY(eng_queue_next(c, "wait-go", "go", -1, &msg));
-    eng_step_opts o = {.max_attempts = 1, .timeout_ms = 1000};
+    eng_step_opts o = {.max_attempts = 1, .timeout_ms = 60000};
     return eng_step(c, "call", call_step, msg, &o, NULL);
 }
 
@@ -792,13 +792,29 @@ START_TEST(acp_cancel_mid_turn)
     ck_assert_int_eq(eng_enqueue(E, "vmcaller", "", "go", go, strlen(go), NULL, NULL, err,
                                  sizeof err),
                      0);
-    char *id = only_session(10000);
-    int64_t end = now_ms() + 15000;
+    char *id = only_session(30000);
+    /* Wait until the turn is under way, then cancel the workflow: the
+     * step's cancellation reaches sendPrompt, which cancels the turn. */
+    int64_t end = now_ms() + 30000;
+    for (;;) {
+        char *t = session_file("t", id, "transcript");
+        int sleeping = t != NULL && strstr(t, "Sleeping 20000 ms") != NULL;
+        free(t);
+        if (sleeping)
+            break;
+        ck_assert_msg(now_ms() < end, "the turn never started");
+        struct timespec ts = {0, 20 * 1000000};
+        nanosleep(&ts, NULL);
+    }
+    int64_t t0 = now_ms();
+    ck_assert_msg(eng_ctl(E, "vmcaller", "", "cancel", err, sizeof err) == 0, "%s", err);
+    end = now_ms() + 15000;
     while (!info_says(id, "\"stopReason\":\t\"cancelled\"")) {
         ck_assert_msg(now_ms() < end, "the turn was not cancelled");
         struct timespec ts = {0, 20 * 1000000};
         nanosleep(&ts, NULL);
     }
+    ck_assert_int_lt(now_ms() - t0, 15000);
     char *t = session_file("t", id, "transcript");
     ck_assert_ptr_nonnull(strstr(t, "\"session/cancel\""));
     ck_assert_ptr_nonnull(strstr(t, "{\"stopReason\":\"cancelled\"}"));
@@ -807,20 +823,22 @@ START_TEST(acp_cancel_mid_turn)
 }
 END_TEST
 
-START_TEST(exec_cancelled_by_step_timeout)
+START_TEST(exec_cancelled_with_its_step)
 {
     char err[512];
     const char *go = "{\"kind\":\"exec\",\"cmd\":\"sleep 1234.9; echo never\"}";
     ck_assert_int_eq(eng_enqueue(E, "vmcaller", "", "go", go, strlen(go), NULL, NULL, err,
                                  sizeof err),
                      0);
-    int64_t end = now_ms() + 10000;
+    int64_t end = now_ms() + 30000;
     while (!process_with("sleep 1234.9")) {
         ck_assert_msg(now_ms() < end, "the command never started");
         struct timespec ts = {0, 10 * 1000000};
         nanosleep(&ts, NULL);
     }
-    /* The step's 1 s timeout cancels the action, which kills the tree. */
+    /* Cancelling the workflow cancels the step and its exec: the whole
+     * process tree is killed. */
+    ck_assert_msg(eng_ctl(E, "vmcaller", "", "cancel", err, sizeof err) == 0, "%s", err);
     ck_assert(gone_within("sleep 1234.9", 8000));
 }
 END_TEST
@@ -963,7 +981,7 @@ static Suite *suite(void)
         {"exec_timeout_kills_the_tree", exec_timeout_kills_the_tree, 60},
         {"exec_bad_args_are_refused", exec_bad_args_are_refused, 60},
         {"exec_spawn_fault_fails_with_its_errno", exec_spawn_fault_fails_with_its_errno, 60},
-        {"exec_cancelled_by_step_timeout", exec_cancelled_by_step_timeout, 60},
+        {"exec_cancelled_with_its_step", exec_cancelled_with_its_step, 60},
         {"escape_read_host_file", escape_read_host_file, 60},
         {"escape_read_etc_shadow", escape_read_etc_shadow, 60},
         {"escape_write_usr", escape_write_usr, 60},

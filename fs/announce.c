@@ -39,6 +39,7 @@ struct fs_announce {
     pthread_mutex_t mu;     /* one announcement at a time */
     pthread_mutex_t cur_mu; /* what the current one is */
     int busy;
+    int stopped;
     unsigned seq;
     fs_ann_op op;
     char path[PATH_MAX];
@@ -164,8 +165,9 @@ int fs_announce_start(fs_state *st, char *err, size_t errlen)
 void fs_announce_stop(fs_state *st)
 {
     fs_announce *a = st->announce;
-    if (!a || a->pid <= 0)
+    if (!a || a->pid <= 0 || a->stopped)
         return;
+    a->stopped = 1;
     /* Killed, not asked: it may be blocked in a request nobody serves. */
     kill(a->pid, SIGKILL);
     shutdown(a->sock, SHUT_RDWR);

@@ -21,6 +21,7 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -51,8 +52,10 @@ static int fs__fail(fs__run *r, int code, const char *fmt, ...)
         fprintf(stderr, "actorfs: %s\n", msg);
         return code;
     }
-    char out[1100];
+    char out[PIPE_BUF];
     int n = snprintf(out, sizeof(out), "%c%s", code, msg);
+    if (n >= (int)sizeof(out))
+        n = (int)sizeof(out) - 1;
     if (write(r->report_fd, out, (size_t)n) < 0)
         eng_log("cannot report to the parent: %s", strerror(errno));
     close(r->report_fd);
@@ -79,27 +82,21 @@ static int fs__mkdirs(const char *path)
     return 0;
 }
 
-/* Parent side of the fork: waits for the child's verdict. */
+/* Parent side of the fork: waits for the child's verdict, one write of
+ * at most PIPE_BUF bytes (so one read; no EOF to wait for, since the
+ * announcer helper inherits the pipe). */
 static int fs__parent_wait(int fd)
 {
     char buf[1200];
-    size_t got = 0;
     ssize_t n;
-    while (got < sizeof(buf) - 1 &&
-           (n = read(fd, buf + got, sizeof(buf) - 1 - got)) != 0) {
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            break;
-        }
-        got += (size_t)n;
-    }
-    buf[got] = '\0';
-    if (got == 0) {
+    while ((n = read(fd, buf, sizeof(buf) - 1)) < 0 && errno == EINTR)
+        ;
+    if (n <= 0) {
         fprintf(stderr, "actorfs: the daemon exited during startup (see "
                         "its log)\n");
         return FS_EXIT_SYSTEM;
     }
+    buf[n] = '\0';
     if (buf[0] != 0)
         fprintf(stderr, "actorfs: %s\n", buf + 1);
     return (unsigned char)buf[0];
@@ -240,6 +237,11 @@ static int fs__serve(fs__run *r, fs_state *st, const fs_opts *o)
         return fs__fail(r, FS_EXIT_SYSTEM, "cannot start the notifier: %s",
                         strerror(-rc));
     }
+    /* A shell starts background jobs with SIGINT ignored, and libfuse
+     * only handles signals left at their default: kill -INT must work. */
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGHUP, SIG_DFL);
     if (fuse_set_signal_handlers(st->se) != 0) {
         fuse_session_unmount(st->se);
         return fs__fail(r, FS_EXIT_SYSTEM, "cannot set signal handlers");
@@ -270,6 +272,9 @@ static int fs__serve(fs__run *r, fs_state *st, const fs_opts *o)
     /* Keep the signals off the engine's last moments: a second SIGTERM
      * must not kill the process with commits in flight. */
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    /* Announcing ends before the session's descriptor goes away. */
+    fs_announce_stop(st);
+    fs_notify_stop(st);
     fuse_session_unmount(st->se);
     eng_log("unmounted (%s)",
             rc > 0 ? strsignal(rc) : rc < 0 ? strerror(-rc) : "fusermount3 -u");
@@ -312,6 +317,7 @@ int fs_daemon_run(const fs_opts *o)
         .gid = getgid(),
     };
     clock_gettime(CLOCK_REALTIME, &st.start);
+    pthread_mutex_init(&st.fh_mu, NULL);
     char err[512] = "";
     int code = FS_EXIT_SYSTEM;
     if (fs_inodes_new(&st.inodes) < 0 || fs_errors_new(&st.errors) < 0 ||
@@ -327,6 +333,7 @@ int fs_daemon_run(const fs_opts *o)
     fs_notify_stop(&st);
     if (st.se)
         fuse_session_destroy(st.se);
+    fs_fh_free_all(&st);
     fs_announce_free(&st);
     if (st.e)
         eng_close(st.e);
@@ -337,6 +344,7 @@ int fs_daemon_run(const fs_opts *o)
     free(r.plugins);
     fs_errors_free(st.errors);
     fs_inodes_free(st.inodes);
+    pthread_mutex_destroy(&st.fh_mu);
     if (r.report_fd >= 0)
         close(r.report_fd);
     return code;

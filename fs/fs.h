@@ -42,6 +42,9 @@ typedef struct {
     fs_errors *errors;
     fs_notify *notify;
     fs_announce *announce;
+    pthread_mutex_t fh_mu; /* the open handles, freed at shutdown even if
+                            * the kernel never sent their RELEASE */
+    struct fs_fh *fh_head;
 } fs_state;
 
 /* ---- nodes: what a path names (node.c) -------------------------------- */
@@ -131,7 +134,9 @@ void fs_error_forget(fs_errors *t, const char *key);
 
 /* ---- open files (handle.c) -------------------------------------------- */
 
-typedef struct {
+typedef struct fs_fh {
+    struct fs_fh *prev;
+    struct fs_fh *next;
     fs_node node;
     pthread_mutex_t mu;
     int flags;    /* open flags */
@@ -147,10 +152,15 @@ typedef struct {
     int has_resp;
     int fd;       /* vm files and session files; -1 */
     uint64_t pos; /* events: where this descriptor has read up to */
+    char *path;   /* a directory's path */
+    eng_dirent *ents; /* a directory's listing, taken at opendir */
+    size_t nents;
 } fs_fh;
 
-fs_fh *fs_fh_new(const fs_node *n, int flags);
-void fs_fh_free(fs_fh *h);
+fs_fh *fs_fh_new(fs_state *st, const fs_node *n, int flags);
+void fs_fh_free(fs_state *st, fs_fh *h);
+/* At shutdown: the handles the kernel did not release. */
+void fs_fh_free_all(fs_state *st);
 /* Stores BUF at OFF in the handle's buffer; -ENOMEM. */
 int fs_fh_put(fs_fh *h, const char *buf, size_t len, off_t off);
 static inline fs_fh *fs_fh_of(struct fuse_file_info *fi)

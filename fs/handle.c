@@ -13,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-fs_fh *fs_fh_new(const fs_node *n, int flags)
+fs_fh *fs_fh_new(fs_state *st, const fs_node *n, int flags)
 {
     fs_fh *h = calloc(1, sizeof(*h));
     if (!h)
@@ -22,19 +22,41 @@ fs_fh *fs_fh_new(const fs_node *n, int flags)
     h->flags = flags;
     h->fd = -1;
     pthread_mutex_init(&h->mu, NULL);
+    pthread_mutex_lock(&st->fh_mu);
+    h->next = st->fh_head;
+    if (h->next)
+        h->next->prev = h;
+    st->fh_head = h;
+    pthread_mutex_unlock(&st->fh_mu);
     return h;
 }
 
-void fs_fh_free(fs_fh *h)
+void fs_fh_free(fs_state *st, fs_fh *h)
 {
     if (!h)
         return;
+    pthread_mutex_lock(&st->fh_mu);
+    if (h->prev)
+        h->prev->next = h->next;
+    else
+        st->fh_head = h->next;
+    if (h->next)
+        h->next->prev = h->prev;
+    pthread_mutex_unlock(&st->fh_mu);
     if (h->fd >= 0)
         close(h->fd);
     free(h->buf);
     free(h->resp);
+    free(h->path);
+    eng_dirents_free(h->ents, h->nents);
     pthread_mutex_destroy(&h->mu);
     free(h);
+}
+
+void fs_fh_free_all(fs_state *st)
+{
+    while (st->fh_head)
+        fs_fh_free(st, st->fh_head);
 }
 
 int fs_fh_put(fs_fh *h, const char *buf, size_t len, off_t off)

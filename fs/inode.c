@@ -172,6 +172,8 @@ int fs_ino_path(fs_inodes *t, fuse_ino_t ino, char *buf, size_t len)
 
 int fs_path_join(const char *dir, const char *name, char *buf, size_t len)
 {
+    if (strlen(name) > NAME_MAX)
+        return -ENAMETOOLONG;
     int n = dir[0] ? snprintf(buf, len, "%s/%s", dir, name)
                    : snprintf(buf, len, "%s", name);
     if (n < 0 || (size_t)n >= len)

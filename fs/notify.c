@@ -573,6 +573,9 @@ void fs_notify_stop(fs_state *st)
     pthread_mutex_unlock(&nt->mu);
     if (started)
         pthread_join(nt->thread, NULL);
+    pthread_mutex_lock(&nt->mu);
+    nt->started = 0;
+    pthread_mutex_unlock(&nt->mu);
 }
 
 void fs_notify_free(fs_state *st)

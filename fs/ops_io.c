@@ -40,7 +40,7 @@ static int fs__write_only(fs_kind k)
 
 /* Makes the handle for an open of N with FLAGS into fi; -errno. */
 static int fs__open_node(fs_state *st, const fs_node *n, const char *path,
-                         struct fuse_file_info *fi, mode_t mode)
+                         struct fuse_file_info *fi, int create, mode_t mode)
 {
     int acc = fi->flags & O_ACCMODE;
     int writes = acc != O_RDONLY || (fi->flags & O_TRUNC);
@@ -56,7 +56,7 @@ static int fs__open_node(fs_state *st, const fs_node *n, const char *path,
         return -EBUSY; /* its body went to the workflow */
     if (acc == O_RDONLY && fs__write_only(n->kind))
         return n->kind == FS_N_QKEY ? -ENOENT : -EACCES;
-    fs_fh *h = fs_fh_new(n, fi->flags);
+    fs_fh *h = fs_fh_new(st, n, fi->flags);
     if (!h)
         return -ENOMEM;
     int rc = 0;
@@ -66,12 +66,13 @@ static int fs__open_node(fs_state *st, const fs_node *n, const char *path,
         h->cap = h->len;
     } else if (n->kind == FS_N_VMFS) {
         fi->direct_io = 0;
-        rc = fs_vmfs_open(st, n, fi->flags, mode, &h->fd);
+        rc = fs_vmfs_open(st, n, fi->flags | (create ? O_CREAT : 0), mode,
+                          &h->fd);
     } else if (n->kind == FS_N_SINFO || n->kind == FS_N_STRANS) {
         rc = fs_session_open(st, n, &h->fd);
     }
     if (rc < 0) {
-        fs_fh_free(h);
+        fs_fh_free(st, h);
         return rc;
     }
     fi->fh = (uintptr_t)h;
@@ -89,13 +90,13 @@ void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     if (rc == 0 && n.kind == FS_N_QKEY)
         rc = fs_enqueue_key_check(st, &n);
     if (rc == 0)
-        rc = fs__open_node(st, &n, path, fi, 0);
+        rc = fs__open_node(st, &n, path, fi, 0, 0);
     if (rc < 0) {
         fuse_reply_err(req, rc == -EINVAL ? ENOENT : -rc);
         return;
     }
     if (fuse_reply_open(req, fi) != 0)
-        fs_fh_free(fs_fh_of(fi));
+        fs_fh_free(st, fs_fh_of(fi));
 }
 
 void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -119,11 +120,10 @@ void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
     else if (rc == 0 && n.kind != FS_N_VMFS && (fi->flags & O_EXCL))
         rc = -EEXIST;
     if (rc == 0)
-        rc = fs__open_node(st, &n, path, fi,
-                           n.kind == FS_N_VMFS ? mode : 0);
+        rc = fs__open_node(st, &n, path, fi, n.kind == FS_N_VMFS, mode);
     struct stat sb;
     if (rc == 0 && (rc = fs_node_stat(st, &n, &sb)) < 0)
-        fs_fh_free(fs_fh_of(fi));
+        fs_fh_free(st, fs_fh_of(fi));
     if (rc < 0) {
         fuse_reply_err(req, -rc);
         return;
@@ -136,7 +136,7 @@ void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
     if (!e.ino || fuse_reply_create(req, &e, fi) != 0) {
         if (!e.ino)
             fuse_reply_err(req, ENOMEM);
-        fs_fh_free(fs_fh_of(fi));
+        fs_fh_free(st, fs_fh_of(fi));
     }
 }
 
@@ -284,7 +284,8 @@ void fs_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     (void)ino;
-    fs_fh_free(fs_fh_of(fi));
+    fs_state *st = fuse_req_userdata(req);
+    fs_fh_free(st, fs_fh_of(fi));
     fuse_reply_err(req, 0);
 }
 

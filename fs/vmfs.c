@@ -36,6 +36,11 @@ static int fs__root_open(fs_state *st, const fs_node *n)
 /* Resolves REL beneath ROOTFD; escaping is EACCES. */
 static int fs__beneath(int rootfd, const char *rel, int flags, mode_t mode)
 {
+    /* openat2 refuses bits it does not know, and FUSE passes some. */
+    flags &= O_ACCMODE | O_CREAT | O_EXCL | O_TRUNC | O_APPEND | O_NONBLOCK |
+             O_DSYNC | O_SYNC | O_NOFOLLOW | O_DIRECTORY | O_NOATIME |
+             O_PATH | O_LARGEFILE | O_NOCTTY;
+    mode &= 07777;
     struct open_how how = {
         .flags = (uint64_t)(flags | O_CLOEXEC),
         .mode = (flags & (O_CREAT | O_TMPFILE)) ? mode : 0,
@@ -152,18 +157,74 @@ int fs_vmfs_symlink(fs_state *st, const char *target, const fs_node *n)
     return rc;
 }
 
+/* Appends the components of P to the stack S (depth *d), as a chroot
+ * does: ".." stops at the root. */
+static void fs__walk(char *p, char **s, size_t *d, size_t max)
+{
+    char *save = NULL;
+    for (char *c = strtok_r(p, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
+        if (strcmp(c, ".") == 0)
+            continue;
+        if (strcmp(c, "..") == 0) {
+            if (*d > 0)
+                (*d)--;
+        } else if (*d < max) {
+            s[(*d)++] = c;
+        }
+    }
+}
+
+/* The kernel follows a symlink itself, from the caller's point of view:
+ * so the target is shown rewritten as the VM sees it (absolute targets
+ * from the VM root, ".." clamped at it), relative to the link's
+ * directory, and never leads out of fs/. */
+static int fs__confine_link(const char *sub, const char *target, char *buf,
+                            size_t len)
+{
+    char dir[PATH_MAX], tgt[PATH_MAX];
+    char *stack[PATH_MAX / 2];
+    size_t depth = 0, up = 0;
+    snprintf(dir, sizeof(dir), "%s", sub);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = '\0';
+    else
+        dir[0] = '\0';
+    for (const char *p = dir; *p; p++)
+        up += *p == '/';
+    up += dir[0] != '\0';
+    snprintf(tgt, sizeof(tgt), "%s", target);
+    size_t max = sizeof(stack) / sizeof(stack[0]);
+    if (target[0] != '/')
+        fs__walk(dir, stack, &depth, max);
+    fs__walk(tgt, stack, &depth, max);
+    size_t used = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < up; i++)
+        used += (size_t)snprintf(buf + used, used < len ? len - used : 0,
+                                 "%s..", i ? "/" : "");
+    for (size_t i = 0; i < depth; i++)
+        used += (size_t)snprintf(buf + used, used < len ? len - used : 0,
+                                 "%s%s", used ? "/" : "", stack[i]);
+    if (used == 0)
+        used = (size_t)snprintf(buf, len, ".");
+    return used < len ? 0 : -ENAMETOOLONG;
+}
+
 int fs_vmfs_readlink(fs_state *st, const fs_node *n, char *buf, size_t len)
 {
     const char *name;
+    char raw[PATH_MAX];
     int dfd = fs__parent(st, n, NULL, &name);
     if (dfd < 0)
         return dfd;
-    ssize_t r = readlinkat(dfd, name, buf, len - 1);
+    ssize_t r = readlinkat(dfd, name, raw, sizeof(raw) - 1);
     int rc = r < 0 ? -errno : 0;
     close(dfd);
-    if (rc == 0)
-        buf[r] = '\0';
-    return rc;
+    if (rc < 0)
+        return rc;
+    raw[r] = '\0';
+    return fs__confine_link(n->sub, raw, buf, len);
 }
 
 int fs_vmfs_rename(fs_state *st, const fs_node *from, const fs_node *to,

@@ -13,6 +13,7 @@
  */
 #include "vm_acp.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -254,6 +255,17 @@ int vm__session_create_action(eng_actx *a, const cJSON *args, cJSON **result)
         eng_actx_error(a, "%s", err);
         return rc;
     }
+    if (strstr(command, VM__AGENT_MOUNT) != NULL) {
+        snprintf(path, sizeof path, "%s/node_modules/@agentclientprotocol/sdk/package.json",
+                 vm__conf_agent_dir());
+        if (access(path, R_OK) != 0) {
+            free(command);
+            eng_actx_error(a, "agent '%s': the test agent's ACP SDK is not installed "
+                           "in %s; run scripts/deps (or: cd vm/agent && npm install)",
+                           agent->valuestring, vm__conf_agent_dir());
+            return -ENOENT;
+        }
+    }
     if ((rc = eng_fault("spawn")) != 0) {
         free(command);
         eng_actx_error(a, "vm@%s: starting agent '%s' failed: %s (fault injected)", vm,
@@ -454,4 +466,76 @@ void vm__sessions_shutdown(void)
         end_session(s, "ended");
         s = next;
     }
+}
+
+/* Marks one info file of a session that was live when the daemon
+ * stopped: its agent is gone, and info should say so. */
+static void recover_info(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    char buf[8192];
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return;
+    buf[n] = '\0';
+    cJSON *j = cJSON_Parse(buf);
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(j, "status");
+    if (cJSON_IsString(st) && (strcmp(st->valuestring, "starting") == 0 ||
+                               strcmp(st->valuestring, "ready") == 0 ||
+                               strcmp(st->valuestring, "prompting") == 0)) {
+        char tmp[4200], now[40];
+        iso_time(eng_now_ms(), now, sizeof now);
+        const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "error");
+        int keep_error = cJSON_IsString(e);
+        cJSON_DeleteItemFromObjectCaseSensitive(j, "status");
+        cJSON_DeleteItemFromObjectCaseSensitive(j, "updatedAt");
+        cJSON_AddStringToObject(j, "status", "ended");
+        cJSON_AddStringToObject(j, "updatedAt", now);
+        if (!keep_error) {
+            cJSON_DeleteItemFromObjectCaseSensitive(j, "error");
+            cJSON_AddStringToObject(j, "error", "the daemon stopped while the session was live");
+        }
+        char *text = cJSON_Print(j);
+        snprintf(tmp, sizeof tmp, "%s.tmp", path);
+        int out = text ? open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644) : -1;
+        int ok = out >= 0 && write(out, text, strlen(text)) == (ssize_t)strlen(text) &&
+                 write(out, "\n", 1) == 1;
+        if (out >= 0 && close(out) < 0)
+            ok = 0;
+        if (!ok || rename(tmp, path) < 0)
+            eng_log("vm: marking %s ended: %s", path, strerror(errno));
+        free(text);
+    }
+    cJSON_Delete(j);
+}
+
+void vm__sessions_recover(void)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/vm", vm__conf_data_dir());
+    DIR *vms = opendir(path);
+    struct dirent *v;
+    while (vms != NULL && (v = readdir(vms)) != NULL) {
+        if (v->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof path, "%s/vm/%s/sessions", vm__conf_data_dir(), v->d_name);
+        DIR *ss = opendir(path);
+        struct dirent *s;
+        while (ss != NULL && (s = readdir(ss)) != NULL) {
+            char info[4096];
+            if (s->d_name[0] == '.')
+                continue;
+            int len = snprintf(info, sizeof info, "%s/vm/%s/sessions/%s/info",
+                               vm__conf_data_dir(), v->d_name, s->d_name);
+            if (len > 0 && (size_t)len < sizeof info)
+                recover_info(info);
+        }
+        if (ss != NULL)
+            closedir(ss);
+    }
+    if (vms != NULL)
+        closedir(vms);
 }

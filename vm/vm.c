@@ -137,6 +137,7 @@ int vm_register(eng *e, const vm_config *cfg, char *err, size_t errlen)
         }
     }
     vm__cg_init();
+    vm__sessions_recover();
     if ((rc = eng_register(e, &vm_type)) < 0) {
         vm__err(err, errlen, "vm: registering the type: %s", strerror(-rc));
         vm__loop_stop();

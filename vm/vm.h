@@ -28,6 +28,12 @@
 
 #include <stddef.h>
 
+/* Files in a VM's root belong to this host uid and gid (the sandbox's
+ * `user`, uid 1000 inside); what the daemon creates there should too, or
+ * the VM cannot change it. */
+#define VM_OWNER_UID 100000
+#define VM_OWNER_GID 100000
+
 typedef struct {
     const char *name;     /* VM name, or "*" for every VM */
     const char *host_dir; /* read-only host directory ... */

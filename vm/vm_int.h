@@ -21,8 +21,8 @@
 #include <uv.h>
 
 /* The host uid/gid the sandboxes run as, and the uid they see inside. */
-#define VM__HOST_UID 100000
-#define VM__HOST_GID 100000
+#define VM__HOST_UID VM_OWNER_UID
+#define VM__HOST_GID VM_OWNER_GID
 #define VM__SANDBOX_UID 1000
 #define VM__OUTPUT_CAP (1024 * 1024)
 #define VM__FILE_CAP (16 * 1024 * 1024)
@@ -181,6 +181,8 @@ int vm__session_close_action(eng_actx *a, const cJSON *args, cJSON **result);
 void vm__live_add(const char *vm, int delta);
 int vm__live_count(const char *vm);
 void vm__sessions_shutdown(void);
+/* At start: sessions that were live when the daemon stopped are ended. */
+void vm__sessions_recover(void);
 
 const char *vm__disabled(void); /* NULL, or why VMs cannot run here */
 

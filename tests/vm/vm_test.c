@@ -284,13 +284,13 @@ static void setup(void)
     setenv("ACTORFS_VM_PIDS", "64", 1);
     setenv("ACTORFS_VM_MEMORY_MB", "128", 1);
     static const char *agents[] = {"claude=test", "missing=no-such-agent-command",
-                                   "realclaude=claude-agent-acp"};
+                                   "realclaude=claude-agent-acp", "fake=sh /tmp/fake.sh"};
     static const char *net[] = {"netvm"};
     static char ro_host[300];
     snprintf(ro_host, sizeof ro_host, "%s", HOST);
     static vm_mount mounts[1];
     mounts[0] = (vm_mount){"*", ro_host, "/srv/ro"};
-    vm_config vc = {.data_dir = DATA, .agents = agents, .nagents = 3,
+    vm_config vc = {.data_dir = DATA, .agents = agents, .nagents = 4,
                     .net_vms = net, .nnet_vms = 1, .mounts = mounts, .nmounts = 1};
     eng_config ec = {.data_dir = DATA, .durability = ENG_DURABILITY_NORMAL};
     ck_assert_int_eq(eng_open(&ec, &E, err, sizeof err), 0);
@@ -955,6 +955,78 @@ START_TEST(acp_canary_credential_stays_secret)
 }
 END_TEST
 
+/* A scripted agent: it asks the client a method nobody knows, with the
+ * same id as the client's request still waiting for its answer. */
+static const char *fake_agent =
+    "read -r init\n"
+    "echo '{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"protocolVersion\":1}}'\n"
+    "read -r new\n"
+    "echo '{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"weird/thing\",\"params\":{}}'\n"
+    "read -r answer\n"
+    "printf '%s\\n' \"$answer\" > /tmp/answer.json\n"
+    "echo '{\"jsonrpc\":\"2.0\",\"method\":\"session/update\",\"params\":{\"sessionId\":\"s\","
+    "\"update\":{\"sessionUpdate\":\"agent_message_chunk\",\"content\":{\"type\":\"text\","
+    "\"text\":\"early\"}}}}'\n"
+    "echo '{\"jsonrpc\":\"2.0\",\"id\":2,\"result\":{\"sessionId\":\"s\"}}'\n"
+    "read -r prompt\n"
+    "echo '{\"jsonrpc\":\"2.0\",\"method\":\"session/update\",\"params\":{\"sessionId\":\"s\","
+    "\"update\":{\"sessionUpdate\":\"agent_message_chunk\",\"content\":{\"type\":\"text\","
+    "\"text\":\"done\"}}}}'\n"
+    "echo '{\"jsonrpc\":\"2.0\",\"id\":3,\"result\":{\"stopReason\":\"end_turn\"}}'\n"
+    "read -r never\n";
+
+START_TEST(acp_agent_messages_classified_by_shape)
+{
+    cJSON *a = cJSON_CreateObject(), *res;
+    char err[512];
+    cJSON_AddStringToObject(a, "path", "/tmp/fake.sh");
+    cJSON_AddStringToObject(a, "content", fake_agent);
+    ck_assert_int_eq(eng_action(E, "vm", "t", "writeFile", a, &res, err, sizeof err), 0);
+    cJSON_Delete(a);
+    cJSON_Delete(res);
+    char *id = create_session("t", "fake", NULL);
+    ck_assert_int_eq(act("t", "readFile", "{\"path\":\"/tmp/answer.json\"}", &res, err,
+                         sizeof err),
+                     0);
+    cJSON *ans = cJSON_Parse(cJSON_GetObjectItem(res, "content")->valuestring);
+    cJSON_Delete(res);
+    ck_assert_int_eq(cJSON_GetObjectItem(ans, "id")->valueint, 2);
+    ck_assert_int_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(ans, "error"), "code")->valueint,
+                     -32601);
+    cJSON_Delete(ans);
+    cJSON *r = prompt("t", id, "anything");
+    ck_assert_str_eq(cJSON_GetObjectItem(r, "stopReason")->valuestring, "end_turn");
+    ck_assert_str_eq(cJSON_GetObjectItem(r, "text")->valuestring, "done");
+    cJSON_Delete(r);
+    close_session("t", id);
+    free(id);
+}
+END_TEST
+
+START_TEST(acp_stale_session_marked_ended)
+{
+    char dir[700], path[800], err[256];
+    ck_assert_int_eq(vm_sessions_path(DATA, "t", dir, sizeof dir), 0);
+    snprintf(path, sizeof path, "%s/old", dir);
+    ck_assert_int_eq(mkdir(path, 0755), 0);
+    snprintf(path, sizeof path, "%s/old/info", dir);
+    eng_close(E);
+    vm_shutdown();
+    /* As a kill -9 leaves it: the session was live. */
+    write_host(path, "{\"id\":\"old\",\"status\":\"ready\",\"error\":null}\n", 0644);
+    eng_config ec = {.data_dir = DATA};
+    vm_config vc = {.data_dir = DATA};
+    ck_assert_int_eq(eng_open(&ec, &E, err, sizeof err), 0);
+    ck_assert_int_eq(vm_register(E, &vc, err, sizeof err), 0);
+    char *s = slurp(path);
+    cJSON *j = cJSON_Parse(s);
+    ck_assert_str_eq(cJSON_GetObjectItem(j, "status")->valuestring, "ended");
+    ck_assert_ptr_nonnull(strstr(cJSON_GetObjectItem(j, "error")->valuestring, "daemon stopped"));
+    cJSON_Delete(j);
+    free(s);
+}
+END_TEST
+
 /* ---- internals ---------------------------------------------------------- */
 
 START_TEST(session_files_are_where_fs_shows_them)
@@ -1003,6 +1075,8 @@ static Suite *suite(void)
         {"acp_missing_agent_command", acp_missing_agent_command, 60},
         {"acp_crashing_agent", acp_crashing_agent, 60},
         {"acp_canary_credential_stays_secret", acp_canary_credential_stays_secret, 60},
+        {"acp_agent_messages_classified_by_shape", acp_agent_messages_classified_by_shape, 60},
+        {"acp_stale_session_marked_ended", acp_stale_session_marked_ended, 60},
     };
     for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
         TCase *tc = tcase_create(tests[i].name);

@@ -40,8 +40,9 @@ static void floors_print(const char *name, const char *label, double *us,
 
 static void floors_fdatasync(const char *dir, double *us, long n)
 {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/append.log", dir);
+    char path[4200];
+    if (snprintf(path, sizeof path, "%s/append.log", dir) >= (int)sizeof path)
+        bench_die(-ENAMETOOLONG, dir);
     int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (fd < 0)
         bench_die(-errno, path);
@@ -69,8 +70,9 @@ static void floors_sqlite_check(sqlite3 *db, int rc, const char *what)
 
 static void floors_sqlite(const char *dir, const char *sync, double *us, long n)
 {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/floor-%s.db", dir, sync);
+    char path[4200];
+    if (snprintf(path, sizeof path, "%s/floor-%s.db", dir, sync) >= (int)sizeof path)
+        bench_die(-ENAMETOOLONG, dir);
     sqlite3 *db;
     int rc = sqlite3_open(path, &db);
     floors_sqlite_check(db, rc, path);
@@ -93,9 +95,9 @@ static void floors_sqlite(const char *dir, const char *sync, double *us, long n)
     floors_sqlite_check(db, sqlite3_close(db), "close");
     static const char *const files[] = {"", "-wal", "-shm"};
     for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
-        char f[4200];
-        snprintf(f, sizeof f, "%s%s", path, files[i]);
-        unlink(f);
+        char f[4300];
+        if (snprintf(f, sizeof f, "%s%s", path, files[i]) < (int)sizeof f)
+            unlink(f);
     }
 }
 

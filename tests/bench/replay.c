@@ -83,7 +83,7 @@ static void replay_parse(int argc, char **argv, replay_opts *o)
         {NULL, 0, NULL, 0},
     };
     *o = (replay_opts){.lengths = {10, 100, 1000, 10000}, .nlengths = 4,
-                       .samples = 21};
+                       .samples = 101};
     int ch;
     while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
         switch (ch) {

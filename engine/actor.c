@@ -321,13 +321,72 @@ static void req_noop(eng *e, eng__wreq *r)
     (void)r;
 }
 
-eng__wreq *eng__actor_req(eng__actor *a)
+static eng__wreq *req_new(eng__actor *a)
 {
     eng__wreq *r = eng__wreq_new(a->id, a->run, a->type, a->key);
     r->a = a;
     r->loop_done = req_noop;
     a->pending++;
     return r;
+}
+
+static void deferred_unlink(eng__actor *a)
+{
+    for (eng__actor **p = &a->e->deferred; *p; p = &(*p)->dnext)
+        if (*p == a) {
+            *p = a->dnext;
+            break;
+        }
+    a->dnext = NULL;
+}
+
+eng__wreq *eng__actor_req(eng__actor *a)
+{
+    eng__wreq *r = a->deferred;
+    if (!r || r->run != a->run)
+        eng__actor_flush(a);
+    else {
+        a->deferred = NULL;
+        deferred_unlink(a);
+        return r;
+    }
+    return req_new(a);
+}
+
+static void on_flush(uv_timer_t *h)
+{
+    eng__flush_all(h->data);
+}
+
+eng__wreq *eng__actor_req_lazy(eng__actor *a)
+{
+    eng *e = a->e;
+    if (a->deferred && a->deferred->run != a->run)
+        eng__actor_flush(a);
+    if (!a->deferred) {
+        a->deferred = req_new(a);
+        a->dnext = e->deferred;
+        e->deferred = a;
+        if (!uv_is_active((uv_handle_t *)&e->flush))
+            uv_timer_start(&e->flush, on_flush, 3, 0);
+    }
+    return a->deferred;
+}
+
+void eng__actor_flush(eng__actor *a)
+{
+    eng__wreq *r = a->deferred;
+    if (!r)
+        return;
+    a->deferred = NULL;
+    deferred_unlink(a);
+    eng__submit(a->e, r);
+}
+
+void eng__flush_all(eng *e)
+{
+    while (e->deferred)
+        eng__actor_flush(e->deferred);
 }
 
 void eng__actor_req_done(eng__actor *a, eng__wreq *r)
@@ -383,7 +442,7 @@ void eng__actor_status_sync(eng__actor *a)
         l->attempt == st.attempt && str_eq(l->waiting_on, st.waiting_on) &&
         str_eq(l->step, st.step) && str_eq(l->error, st.error))
         return;
-    eng__wreq *r = eng__actor_req(a);
+    eng__wreq *r = eng__actor_req_lazy(a);
     eng__op *o = eng__op_add(r, ENG__OP_STATUS);
     o->st.run = st.run;
     o->st.status = st.status;
@@ -406,7 +465,6 @@ void eng__actor_status_sync(eng__actor *a)
     l->waiting_on = st.waiting_on ? strdup(st.waiting_on) : NULL;
     l->step = st.step ? strdup(st.step) : NULL;
     l->error = st.error ? strdup(st.error) : NULL;
-    eng__submit(a->e, r);
 }
 
 void eng__actor_fail(eng__actor *a, cJSON *error)

@@ -97,6 +97,15 @@ void eng__entry_copy(eng__entry *d, const eng__entry *s)
     d->error = dup0(s->error);
 }
 
+eng__op *eng__wreq_last(eng__wreq *r, int kind)
+{
+    eng__op *last = NULL;
+    for (eng__op *o = r->ops; o; o = o->next)
+        if (o->kind == kind)
+            last = o;
+    return last;
+}
+
 eng__op *eng__op_entry(eng__wreq *r, const eng__entry *e, int created)
 {
     eng__op *o = eng__op_add(r, ENG__OP_ENTRY);

@@ -252,11 +252,11 @@ int eng_actor_destroy(eng *e, const char *type, const char *key, char *err,
     eng__wreq_free(r);
     if (rc < 0) {
         snprintf(err, errlen, "not stored: %s", strerror(-rc));
-        char tmp[16];
+        char tmp[128];
         ctl_run(e, CTL_DESTROY_UNDO, type, key, tmp, sizeof tmp);
         return rc;
     }
-    char tmp[16];
+    char tmp[128];
     ctl_run(e, CTL_DESTROY_FREE, type, key, tmp, sizeof tmp);
     return 0;
 }

@@ -109,6 +109,8 @@ eng__wreq *eng__wreq_new(int64_t actor, int run, const char *type,
                          const char *key);
 void eng__wreq_free(eng__wreq *r);
 eng__op *eng__op_add(eng__wreq *r, int kind);
+/* The last op of KIND in r (requests may carry deferred ops first). */
+eng__op *eng__wreq_last(eng__wreq *r, int kind);
 /* Adds an ENTRY op holding a copy of e. */
 eng__op *eng__op_entry(eng__wreq *r, const eng__entry *e, int created);
 /* Adds an EVENT op: {"ts":..,"type":TYPE,..fields} (fields consumed). */
@@ -143,6 +145,8 @@ typedef struct eng__actor {
     int cur_attempt;
     int loaded, ready, in_run, halted, broken, destroyed, nsteps, pending;
     struct eng__actor *rnext; /* ready list */
+    eng__wreq *deferred;      /* no-wait writes not yet handed over */
+    struct eng__actor *dnext; /* actors with deferred writes */
     eng__map cache;           /* path -> centry */
     eng__map seqs;            /* "parent\x1fseq" -> centry */
     eng__map empty;           /* queues found empty since the last enqueue */
@@ -237,6 +241,8 @@ struct eng {
     pthread_mutex_t imu;
     eng__job *in_head, **in_tail;
     eng__actor *ready;
+    eng__actor *deferred; /* actors holding lazy writes */
+    uv_timer_t flush;
 
     pthread_t com_thr;
     pthread_mutex_t cmu;
@@ -266,7 +272,14 @@ void eng__actor_schedule(eng__actor *a);
 void eng__run_ready(eng *e);
 void eng__actor_idle_check(eng__actor *a);
 void eng__actor_req_done(eng__actor *a, eng__wreq *r);
+/* A request for a change whose completion the actor waits for; it
+ * carries the actor's deferred writes first. */
 eng__wreq *eng__actor_req(eng__actor *a);
+/* A request for a change nobody waits for: held a few milliseconds so it
+ * rides with the next waited commit instead of costing its own fsync. */
+eng__wreq *eng__actor_req_lazy(eng__actor *a);
+void eng__actor_flush(eng__actor *a);
+void eng__flush_all(eng *e);
 void eng__actor_fail(eng__actor *a, cJSON *error);
 void eng__actor_status_sync(eng__actor *a);
 /* Flags the steps under PREFIX (NULL: all) cancelled; lost: a race

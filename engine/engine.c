@@ -137,6 +137,8 @@ int eng_open(const eng_config *cfg, eng **out, char *err, size_t errlen)
         e->idle.data = e;
         uv_timer_init(&e->loop, &e->sweep);
         e->sweep.data = e;
+        uv_timer_init(&e->loop, &e->flush);
+        e->flush.data = e;
         rc = eng__committer_start(e);
         if (rc < 0)
             snprintf(err, errlen, "committer thread: %s", strerror(-rc));
@@ -277,6 +279,7 @@ static void stop_job(eng *e, eng__job *j)
 {
     free(j);
     e->stopping = 1;
+    eng__flush_all(e);
     pthread_mutex_lock(&e->amu);
     for (size_t i = 0; i < e->actors.nb; i++)
         for (eng__mnode *n = e->actors.b[i]; n; n = n->next)

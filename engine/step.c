@@ -90,7 +90,7 @@ static void retry_done(eng *e, eng__wreq *r)
     (void)e;
     if (r->run != r->a->run || !r->a->loaded)
         return;
-    eng__centry *ce = eng__cache_get(r->a, r->ops->e.path);
+    eng__centry *ce = eng__cache_get(r->a, eng__wreq_last(r, ENG__OP_ENTRY)->e.path);
     if (ce)
         ce->busy = 0;
     if (r->rc == 0)
@@ -288,13 +288,12 @@ int eng__step_start(eng__actor *a, eng__centry *ce, eng_step_fn fn,
     if (ce->e.started_at < 0)
         ce->e.started_at = eng_now_ms();
     ce->busy = 1;
-    eng__wreq *r = eng__actor_req(a);
+    eng__wreq *r = eng__actor_req_lazy(a);
     eng__op_entry(r, &ce->e, created);
     cJSON *f = cJSON_CreateObject();
     cJSON_AddStringToObject(f, "path", s->path);
     cJSON_AddNumberToObject(f, "attempt", s->attempt);
     eng__op_event(r, "step.started", f);
-    eng__submit(a->e, r);
 
     free(a->cur_step);
     a->cur_step = strdup(s->path);

@@ -169,7 +169,7 @@ int eng_step(eng_ctx *c, const char *name, eng_step_fn fn, const cJSON *input,
 static void loop_advance(eng_ctx *c, eng__centry *ce, int64_t n, int brk)
 {
     eng__actor *a = c->a;
-    eng__wreq *r = eng__actor_req(a);
+    eng__wreq *r = eng__actor_req_lazy(a);
     char ipath[512], iname[32];
     snprintf(iname, sizeof iname, "%lld", (long long)n);
     snprintf(ipath, sizeof ipath, "%s/%s", ce->e.path, iname);
@@ -207,7 +207,6 @@ static void loop_advance(eng_ctx *c, eng__centry *ce, int64_t n, int brk)
             eng__op_add(r, ENG__OP_TREE_DEL)->s1 = strdup(ipath);
         }
     }
-    eng__submit(a->e, r);
 }
 
 int eng_loop(eng_ctx *c, const char *name, eng_loop_fn body, void *arg)
@@ -230,13 +229,12 @@ int eng_loop(eng_ctx *c, const char *name, eng_loop_fn body, void *arg)
                          .status = ENG__E_RUNNING, .started_at = en.started_at,
                          .finished_at = -1, .deadline = -1};
         eng__cache_put(a, &it, 0);
-        eng__wreq *r = eng__actor_req(a);
+        eng__wreq *r = eng__actor_req_lazy(a);
         eng__op_entry(r, &ce->e, 1);
         eng__op_entry(r, &it, 1);
         cJSON *f = cJSON_CreateObject();
         cJSON_AddStringToObject(f, "path", path);
         eng__op_event(r, "loop.started", f);
-        eng__submit(a->e, r);
     }
     free(path);
     eng__scope *outer = c->sc;
@@ -272,7 +270,7 @@ static void take_done(eng *e, eng__wreq *r)
 {
     (void)e;
     eng__actor *a = r->a;
-    eng__op *o = r->ops;
+    eng__op *o = eng__wreq_last(r, ENG__OP_TAKE);
     if (r->run != a->run || a->destroyed || !a->loaded)
         return;
     eng__centry *ce = eng__cache_get(a, o->e.path);
@@ -382,7 +380,7 @@ int eng_sleep_until(eng_ctx *c, const char *name, int64_t epoch_ms)
         en.deadline = epoch_ms;
         eng__cache_put(a, &en, 0);
         ce = eng__cache_get(a, path);
-        eng__wreq *r = eng__actor_req(a);
+        eng__wreq *r = eng__actor_req_lazy(a);
         eng__op_entry(r, &en, 1);
         eng__op *t = eng__op_add(r, ENG__OP_TIMER_PUT);
         t->s1 = strdup(path);
@@ -391,7 +389,6 @@ int eng_sleep_until(eng_ctx *c, const char *name, int64_t epoch_ms)
         cJSON_AddStringToObject(f, "path", path);
         cJSON_AddNumberToObject(f, "until", (double)epoch_ms);
         eng__op_event(r, "sleep.started", f);
-        eng__submit(a->e, r);
     }
     if (now < ce->e.deadline) {
         add_timer(a, ce->e.deadline, 0);
@@ -401,13 +398,12 @@ int eng_sleep_until(eng_ctx *c, const char *name, int64_t epoch_ms)
     /* Lost in a crash, this completion is simply made again on replay. */
     ce->e.status = ENG__E_COMPLETED;
     ce->e.finished_at = now;
-    eng__wreq *r = eng__actor_req(a);
+    eng__wreq *r = eng__actor_req_lazy(a);
     eng__op_entry(r, &ce->e, 0);
     eng__op_add(r, ENG__OP_TIMER_DEL)->s1 = strdup(path);
     cJSON *f = cJSON_CreateObject();
     cJSON_AddStringToObject(f, "path", path);
     eng__op_event(r, "sleep.completed", f);
-    eng__submit(a->e, r);
     free(path);
     return 0;
 }
@@ -432,12 +428,11 @@ static void entry_done(eng__actor *a, eng__centry *ce, const char *type,
     ce->e.status = ENG__E_COMPLETED;
     ce->e.finished_at = eng_now_ms();
     ce->e.iter = iter;
-    eng__wreq *r = eng__actor_req(a);
+    eng__wreq *r = eng__actor_req_lazy(a);
     eng__op_entry(r, &ce->e, 0);
     cJSON *f = cJSON_CreateObject();
     cJSON_AddStringToObject(f, "path", ce->e.path);
     eng__op_event(r, type, f);
-    eng__submit(a->e, r);
 }
 
 static eng__centry *make_entry(eng_ctx *c, const char *path, const char *name,
@@ -446,9 +441,8 @@ static eng__centry *make_entry(eng_ctx *c, const char *path, const char *name,
     eng__actor *a = c->a;
     eng__entry en = new_entry(c, path, name, kind, seq);
     eng__cache_put(a, &en, 0);
-    eng__wreq *r = eng__actor_req(a);
+    eng__wreq *r = eng__actor_req_lazy(a);
     eng__op_entry(r, &en, 1);
-    eng__submit(a->e, r);
     return eng__cache_get(a, path);
 }
 

@@ -1,8 +1,9 @@
 /*
  * fuzz_ctl.c - libFuzzer target for ctl commands (eng_ctl on an actor
  * whose workflow waits on a queue): anything written to ctl reaches it.
- * The oracle: only "retry", "cancel" and "restart" (one trailing newline
- * allowed) may succeed; anything else is -EINVAL with a reason.
+ * The oracle: only "retry", "cancel" and "restart" (trailing newlines and
+ * carriage returns allowed: echo and CRLF tools) may succeed; anything
+ * else is -EINVAL with a reason.
  */
 #include "fz.h"
 
@@ -14,7 +15,7 @@ static int fz__known(const char *s)
 {
     static const char *const cmds[] = {"retry", "cancel", "restart"};
     size_t n = strlen(s);
-    if (n > 0 && s[n - 1] == '\n')
+    while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == '\r'))
         n--;
     for (size_t i = 0; i < 3; i++)
         if (strlen(cmds[i]) == n && strncmp(cmds[i], s, n) == 0)

@@ -8,7 +8,6 @@
  */
 #include "fz.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <string.h>
 
@@ -31,8 +30,10 @@ static int fz__type_ok(const cJSON *v, int type)
     return 0;
 }
 
-/* The whole input as one JSON value (trailing whitespace allowed), or
- * NULL. */
+/* The whole input as one JSON value, or NULL.  Leading whitespace is
+ * what cJSON (and jq) skip, any byte up to ' '; after the value only
+ * JSON's whitespace and NUL padding, which the engine accepts on
+ * purpose. */
 static cJSON *fz__parse(const uint8_t *data, size_t size)
 {
     const char *end = NULL;
@@ -40,7 +41,7 @@ static cJSON *fz__parse(const uint8_t *data, size_t size)
     if (v == NULL)
         return NULL;
     for (const char *p = end; p < (const char *)data + size; p++)
-        if (!isspace((unsigned char)*p)) {
+        if (*p != ' ' && *p != '\n' && *p != '\t' && *p != '\r' && *p != '\0') {
             cJSON_Delete(v);
             return NULL;
         }

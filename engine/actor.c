@@ -706,6 +706,20 @@ int eng_actor_create(eng *e, const char *type, const char *key, char *err,
     return 0;
 }
 
+/* An actor that waits on a queue, with no message pending, no timer and
+ * no step in flight, stays a stub until a message arrives.  The take of a
+ * message leaves "waiting" in the same transaction, so this is safe. */
+static int stays_stub(eng *e, eng__conn *c, const eng__actor_row *row)
+{
+    if (row->st.status != ENG__W_WAITING)
+        return 0;
+    int64_t pending = 1, active = 1;
+    if (e->so->r_pending_count(c, row->id, &pending) < 0 ||
+        e->so->r_active(c, row->id, row->st.run, &active) < 0)
+        return 0;
+    return pending == 0 && active == 0;
+}
+
 int eng__actors_resume(eng *e)
 {
     eng__conn *c;
@@ -715,25 +729,27 @@ int eng__actors_resume(eng *e)
     eng__actor_row *rows = NULL;
     size_t n = 0;
     rc = e->so->r_actors(c, &rows, &n);
-    e->so->rput(e->st, c);
-    if (rc < 0)
-        return rc;
     for (size_t i = 0; i < n; i++) {
         int added;
-        if (eng_type_find(e, rows[i].type)) {
+        if (rc == 0 && eng_type_find(e, rows[i].type)) {
             eng__actor *a = table_add(e, rows[i].id, rows[i].type, rows[i].key,
                                       &added);
             a->run = rows[i].st.run;
             a->wst = rows[i].st.status;
-            if (a->t && a->t->run && !terminal(a->wst))
-                eng__actor_schedule(a);
+            if (a->t && a->t->run && !terminal(a->wst)) {
+                if (stays_stub(e, c, &rows[i]))
+                    a->wait_any = 1;
+                else
+                    eng__actor_schedule(a);
+            }
         }
         free(rows[i].type);
         free(rows[i].key);
         eng__status_clear(&rows[i].st);
     }
+    e->so->rput(e->st, c);
     free(rows);
-    return 0;
+    return rc;
 }
 
 static int cmp_str(const void *x, const void *y)

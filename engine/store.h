@@ -119,6 +119,9 @@ typedef struct {
     int (*r_idem_exists)(eng__conn *c, int64_t id, const char *queue,
                          const char *idem);
     int (*r_pending_count)(eng__conn *c, int64_t id, int64_t *n);
+    /* Timers plus running or retrying steps of the run: work that needs
+     * the actor loaded even when no message arrives. */
+    int (*r_active)(eng__conn *c, int64_t id, int run, int64_t *n);
     int (*r_count)(eng__conn *c, const char *table, int64_t id, int64_t *n);
 } eng__store_ops;
 

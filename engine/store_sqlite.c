@@ -28,7 +28,7 @@ enum {
     S_MSG_INS, S_MSG_PICK, S_MSG_MARK, S_MSG_PRUNE, S_MSG_GET, S_MSG_DEL,
     S_EV_END, S_EV_INS,
     S_R_ACTORS, S_R_STATUS, S_R_STATE, S_R_ENTRIES, S_R_ENTRY, S_R_CHILDREN,
-    S_R_EV_FIRST, S_R_EV_FROM, S_R_PENDING, S_R_IDEM, S_R_PCOUNT,
+    S_R_EV_FIRST, S_R_EV_FROM, S_R_PENDING, S_R_IDEM, S_R_PCOUNT, S_R_ACTIVE,
     S_N
 };
 
@@ -102,6 +102,9 @@ static const char *const sql[S_N] = {
                     "taken=0 ORDER BY id",
     [S_R_IDEM] = "SELECT 1 FROM messages WHERE actor=? AND queue=? AND idem=?",
     [S_R_PCOUNT] = "SELECT count(*) FROM messages WHERE actor=? AND taken=0",
+    [S_R_ACTIVE] = "SELECT (SELECT count(*) FROM timers WHERE actor=?1 AND "
+                   "run=?2) + (SELECT count(*) FROM journal WHERE actor=?1 "
+                   "AND run=?2 AND kind=0 AND status IN (0,3))",
 };
 
 /* Version N of the schema is reached by running migrations[N-1]. */
@@ -1058,6 +1061,16 @@ static int r_pending_count(eng__conn *c, int64_t id, int64_t *n)
     return count_query(c, st, n);
 }
 
+static int r_active(eng__conn *c, int64_t id, int run_no, int64_t *n)
+{
+    sqlite3_stmt *st = stmt(c, S_R_ACTIVE);
+    if (!st)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int(st, 2, run_no);
+    return count_query(c, st, n);
+}
+
 /* Row counts for tests and the bench; table is one of ours, id < 0: all. */
 static int r_count(eng__conn *c, const char *table, int64_t id, int64_t *n)
 {
@@ -1120,5 +1133,6 @@ const eng__store_ops eng__sqlite_ops = {
     .r_msg = r_msg,
     .r_idem_exists = r_idem_exists,
     .r_pending_count = r_pending_count,
+    .r_active = r_active,
     .r_count = r_count,
 };

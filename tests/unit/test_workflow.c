@@ -344,6 +344,8 @@ static void divergence(eng_run_fn fn, const char *want)
     eng_close(E);
     variant = 1;
     E = t_open(D, reg, ENG_DURABILITY_NORMAL);
+    /* an idle waiting actor is replayed when a message wakes it */
+    t_enqueue(E, "wf", "", "q", "{}", NULL, 0);
     ck_assert(t_wait(status_is, "failed", 10000));
     cJSON *st = status_obj();
     cJSON *err = cJSON_GetObjectItem(st, "error");

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <ftw.h>
+#include <malloc.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +35,12 @@ long bench_rss_kb(void)
     }
     fclose(f);
     return kb;
+}
+
+size_t bench_heap_bytes(void)
+{
+    struct mallinfo2 mi = mallinfo2();
+    return mi.uordblks + mi.hblkhd;
 }
 
 static int bench__cmp_double(const void *a, const void *b)

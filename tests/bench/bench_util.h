@@ -17,6 +17,8 @@
 int64_t bench_now_ns(void);
 /* Resident set size of this process in KiB, or -errno. */
 long bench_rss_kb(void);
+/* Bytes the allocator has handed out and not had back (mallinfo2). */
+size_t bench_heap_bytes(void);
 /* The p-th percentile (0..100) of v[0..n), which it sorts. */
 double bench_percentile(double *v, size_t n, double p);
 /* Makes a fresh directory under $TMPDIR (or /tmp) into buf; -errno. */

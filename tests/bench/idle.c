@@ -5,7 +5,13 @@
  * enqueue and timed until their state changes (the engine's ENG_EV_STATE
  * notification), which includes replaying an evicted actor.
  *
- *   idle [--actors N] [--wakes W] [--durability full|normal] [--data DIR]
+ * RSS is taken twice: as soon as every actor is parked, and after
+ * --settle seconds more, because the engine evicts an actor only once it
+ * has been idle a while (30 s); no API tells when that has happened, so
+ * this one wait is a fixed time, not a condition.
+ *
+ *   idle [--actors N] [--wakes W] [--settle S] [--durability full|normal]
+ *        [--data DIR]
  *
  * Prints one JSON line; exits 0, 100 on bad usage, 111 on a failure
  * (every wake must be seen, or the run fails).
@@ -27,13 +33,14 @@
 typedef struct {
     long actors;
     long wakes;
+    long settle;
     int durability;
     const char *data;
 } idle_opts;
 
 static void idle_usage(void)
 {
-    fprintf(stderr, "usage: idle [--actors N] [--wakes W] "
+    fprintf(stderr, "usage: idle [--actors N] [--wakes W] [--settle S] "
                     "[--durability full|normal] [--data DIR]\n");
     exit(100);
 }
@@ -43,6 +50,7 @@ static void idle_parse(int argc, char **argv, idle_opts *o)
     static const struct option lo[] = {
         {"actors", required_argument, NULL, 'a'},
         {"wakes", required_argument, NULL, 'w'},
+        {"settle", required_argument, NULL, 's'},
         {"durability", required_argument, NULL, 'd'},
         {"data", required_argument, NULL, 'D'},
         {NULL, 0, NULL, 0},
@@ -54,6 +62,7 @@ static void idle_parse(int argc, char **argv, idle_opts *o)
         switch (ch) {
         case 'a': o->actors = strtol(optarg, NULL, 10); break;
         case 'w': o->wakes = strtol(optarg, NULL, 10); break;
+        case 's': o->settle = strtol(optarg, NULL, 10); break;
         case 'd':
             if (strcmp(optarg, "full") == 0)
                 o->durability = ENG_DURABILITY_FULL;
@@ -66,7 +75,8 @@ static void idle_parse(int argc, char **argv, idle_opts *o)
         default: idle_usage();
         }
     }
-    if (optind != argc || o->actors < 1 || o->wakes < 1 || o->actors > 10000000)
+    if (optind != argc || o->actors < 1 || o->wakes < 1 || o->settle < 0 ||
+        o->actors > 10000000)
         idle_usage();
 }
 
@@ -148,7 +158,13 @@ int main(int argc, char **argv)
     int64_t t1 = bench_now_ns();
     idle_wait_parked(e, o.actors, t1 + IDLE_DEADLINE_NS);
     int64_t t2 = bench_now_ns();
+    long rss_parked = bench_rss_kb();
+    size_t heap_parked = bench_heap_bytes();
+    struct timespec settle = {o.settle, 0};
+    while (nanosleep(&settle, &settle) < 0 && errno == EINTR)
+        ;
     long rss1 = bench_rss_kb();
+    size_t heap1 = bench_heap_bytes();
 
     double *lat = calloc((size_t)o.wakes, sizeof *lat);
     if (lat == NULL)
@@ -178,11 +194,14 @@ int main(int argc, char **argv)
     free(lat);
 
     printf("{\"bench\":\"idle\",\"actors\":%ld,\"durability\":\"%s\","
-           "\"rss_base_kb\":%ld,\"rss_kb\":%ld,\"rss_mb\":%.1f,"
+           "\"rss_base_kb\":%ld,\"rss_parked_kb\":%ld,\"settle_s\":%ld,"
+           "\"rss_kb\":%ld,\"rss_mb\":%.1f,\"heap_parked_mb\":%.1f,"
+           "\"heap_mb\":%.1f,"
            "\"bytes_per_actor\":%.0f,\"create_s\":%.2f,\"park_s\":%.2f,"
            "\"wakes\":%ld,\"wake_p50_ms\":%.3f,\"wake_p99_ms\":%.3f}\n",
            o.actors, o.durability == ENG_DURABILITY_FULL ? "full" : "normal",
-           rss0, rss1, (double)rss1 / 1024.0,
+           rss0, rss_parked, o.settle, rss1, (double)rss1 / 1024.0,
+           (double)heap_parked / 1048576.0, (double)heap1 / 1048576.0,
            (double)(rss1 - rss0) * 1024.0 / (double)o.actors,
            (double)(t1 - t0) / 1e9, (double)(t2 - t1) / 1e9, o.wakes, p50, p99);
     fflush(stdout);

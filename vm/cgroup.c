@@ -253,6 +253,10 @@ static void rmdir_wait(const char *dir)
 void vm__cg_shutdown(void)
 {
     pthread_mutex_lock(&G.mu);
+    /* Whatever escaped its own kill is in our subtree: end it too. */
+    for (int i = 0; i < G.nh; i++)
+        if (G.h[i].kill)
+            write_file(G.h[i].base, "cgroup.kill", "1");
     for (int i = 0; i < G.nh; i++)
         rmdir_wait(G.h[i].base);
     G.nh = 0;

@@ -5,10 +5,11 @@
  * The order matters for limits: bubblewrap reports the sandbox's pid on
  * fd 3 and then blocks reading fd 4; the process is moved into its
  * cgroups before the byte that releases it is written, so nothing it
- * forks escapes them.  Killing the outer bubblewrap is enough to end the
- * whole tree (--die-with-parent kills the PID namespace's init, and with
- * it every process of the namespace); cgroup.kill does it too where it
- * exists.  `done` is called once every handle is closed, so the owner may
+ * forks escapes them.  A kill ends the whole tree three ways: cgroup.kill
+ * where it exists, SIGKILL to the PID namespace's init (through a pidfd
+ * taken while it was held, so the pid cannot have been reused), which
+ * takes every process of the namespace with it, and SIGKILL to the outer
+ * bubblewrap.  `done` is called once every handle is closed, so the owner may
  * free the process in it.
  */
 #include "vm_int.h"
@@ -16,8 +17,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 struct vm__proc {
@@ -26,6 +29,7 @@ struct vm__proc {
     uv_timer_t drain;
     int has_in, has_info;
     int block_fd;
+    int init_fd; /* pidfd of the sandbox's PID-namespace init */
     vm__cg *cg;
     vm__buf infobuf;
     int pending; /* handles not yet closed */
@@ -35,7 +39,28 @@ struct vm__proc {
     int oom;
     int orphan; /* spawn failed: nobody waits, free on close */
     vm__proc_cbs cbs;
+    struct vm__proc *next, **prev; /* the live list, loop thread only */
 };
+
+/* Every process not yet done, so shutdown can end them all; after that
+ * no new one starts. */
+static vm__proc *live;
+static int closing;
+
+void vm__proc_accept(void)
+{
+    closing = 0;
+}
+
+static void live_unlink(vm__proc *p)
+{
+    if (p->prev == NULL)
+        return;
+    *p->prev = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+    p->prev = NULL;
+}
 
 typedef struct {
     uv_write_t req;
@@ -57,6 +82,11 @@ static void on_closed(uv_handle_t *h)
     vm__proc *p = h->data;
     if (--p->pending > 0)
         return;
+    live_unlink(p);
+    if (p->init_fd >= 0) {
+        close(p->init_fd);
+        p->init_fd = -1;
+    }
     if (p->orphan) {
         vm__cg_destroy(p->cg);
         free(p);
@@ -133,9 +163,15 @@ static void read_info(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     /* bubblewrap closed the info fd: the sandbox is blocked on fd 4. */
     cJSON *j = p->infobuf.p ? cJSON_Parse(p->infobuf.p) : NULL;
     const cJSON *pid = cJSON_GetObjectItemCaseSensitive(j, "child-pid");
-    if (p->cg != NULL && cJSON_IsNumber(pid)) {
-        vm__cg_attach(p->cg, (pid_t)pid->valueint);
-        vm__cg_attach(p->cg, (pid_t)p->proc.pid);
+    if (cJSON_IsNumber(pid)) {
+        /* Held before the sandbox is released, so a kill always reaches
+         * its init, even before it has armed --die-with-parent. */
+        long fd = syscall(SYS_pidfd_open, (pid_t)pid->valueint, 0);
+        p->init_fd = fd < 0 ? -1 : (int)fd;
+        if (p->cg != NULL) {
+            vm__cg_attach(p->cg, (pid_t)pid->valueint);
+            vm__cg_attach(p->cg, (pid_t)p->proc.pid);
+        }
     }
     cJSON_Delete(j);
     vm__buf_free(&p->infobuf);
@@ -169,6 +205,10 @@ int vm__proc_spawn(const vm__sandbox_spec *s, char **env, int want_stdin,
                    size_t errlen)
 {
     char **argv = NULL;
+    if (closing) {
+        vm__err(err, errlen, "the daemon is stopping");
+        return -ESHUTDOWN;
+    }
     int rc = vm__sandbox_argv(s, &argv, err, errlen);
     if (rc < 0)
         return rc;
@@ -180,6 +220,7 @@ int vm__proc_spawn(const vm__sandbox_spec *s, char **env, int want_stdin,
     }
     p->cbs = *cbs;
     p->block_fd = -1;
+    p->init_fd = -1;
     if (pipe2(info, O_CLOEXEC) < 0 || pipe2(block, O_CLOEXEC) < 0) {
         rc = -errno;
         vm__err(err, errlen, "pipe: %s", strerror(errno));
@@ -256,6 +297,11 @@ int vm__proc_spawn(const vm__sandbox_spec *s, char **env, int want_stdin,
     }
     uv_read_start((uv_stream_t *)&p->out, alloc_cb, read_out);
     uv_read_start((uv_stream_t *)&p->err, alloc_cb, read_err);
+    p->next = live;
+    if (live)
+        live->prev = &p->next;
+    p->prev = &live;
+    live = p;
     *out = p;
     return 0;
 fail_fds:
@@ -297,12 +343,41 @@ int vm__proc_write(vm__proc *p, const char *buf, size_t n)
     return rc;
 }
 
+/* Before bubblewrap reported its sandbox, the sandbox's init is found as
+ * the outer process's child: it cannot be reaped (and its pid reused)
+ * while the outer one lives. */
+static void kill_children(pid_t pid)
+{
+    char path[64], buf[256];
+    snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)pid, (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    buf[n > 0 ? n : 0] = '\0';
+    for (char *save, *t = strtok_r(buf, " \n", &save); t; t = strtok_r(NULL, " \n", &save))
+        kill((pid_t)atoi(t), SIGKILL);
+}
+
 void vm__proc_kill(vm__proc *p)
 {
     if (p == NULL || p->exited)
         return;
     vm__cg_kill(p->cg);
+    if (p->init_fd < 0)
+        kill_children(p->proc.pid);
+    if (p->init_fd >= 0)
+        syscall(SYS_pidfd_send_signal, p->init_fd, SIGKILL, NULL, 0);
     uv_process_kill(&p->proc, SIGKILL);
+}
+
+void vm__proc_kill_all(void *unused)
+{
+    (void)unused;
+    closing = 1;
+    for (vm__proc *p = live; p != NULL; p = p->next)
+        vm__proc_kill(p);
 }
 
 void vm__proc_free(vm__proc *p)

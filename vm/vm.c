@@ -125,6 +125,7 @@ int vm_register(eng *e, const vm_config *cfg, char *err, size_t errlen)
         eng_log("vm: WARNING: %s", disabled);
     }
     char why[512] = "";
+    vm__proc_accept();
     if ((rc = vm__loop_start(why, sizeof why)) < 0) {
         if (rc == -EPERM || rc == -EACCES) {
             if (!disabled[0])
@@ -154,6 +155,9 @@ void vm_shutdown(void)
     if (!registered)
         return;
     vm__sessions_shutdown();
+    /* Commands still running end now; their actions get their results
+     * (killed) as the loop drains before it stops. */
+    vm__loop_call(vm__proc_kill_all, NULL);
     vm__loop_stop();
     vm__cg_shutdown();
     vm__conf_free();

@@ -141,6 +141,10 @@ int vm__proc_write(vm__proc *p, const char *buf, size_t n);
 void vm__proc_kill(vm__proc *p);
 /* Frees after done (loop thread). */
 void vm__proc_free(vm__proc *p);
+/* Kills every live process and refuses new ones (loop thread; a
+ * vm__loop_fn for shutdown); vm__proc_accept undoes the refusal. */
+void vm__proc_kill_all(void *unused);
+void vm__proc_accept(void);
 
 /* ---- path.c: file access beneath a VM root -------------------------- */
 

@@ -17,6 +17,8 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,8 +155,10 @@ static char *session_file(const char *vm, const char *id, const char *file)
     return slurp(path);
 }
 
-/* 1 if a process whose command line contains NEEDLE exists. */
-static int process_with(const char *needle)
+/* 1 if a process whose command line contains NEEDLE (or, with at_start,
+ * begins with it: the command itself, not the bwrap that will run it)
+ * exists. */
+static int process_matching(const char *needle, int at_start)
 {
     DIR *d = opendir("/proc");
     struct dirent *de;
@@ -173,11 +177,22 @@ static int process_with(const char *needle)
             if (buf[i] == '\0')
                 buf[i] = ' ';
         buf[n > 0 ? n : 0] = '\0';
-        found = strstr(buf, needle) != NULL;
+        char *at = strstr(buf, needle);
+        found = at != NULL && (!at_start || at == buf);
     }
     if (d != NULL)
         closedir(d);
     return found;
+}
+
+static int process_with(const char *needle)
+{
+    return process_matching(needle, 0);
+}
+
+static int command_running(const char *cmdline)
+{
+    return process_matching(cmdline, 1);
 }
 
 static int gone_within(const char *needle, int ms)
@@ -393,6 +408,40 @@ START_TEST(exec_spawn_fault_fails_with_its_errno)
     cJSON *r = run("t", "true", 0);
     ck_assert_int_eq(code_of(r), 0);
     cJSON_Delete(r);
+}
+END_TEST
+
+static void *exec_thread(void *arg)
+{
+    cJSON **res = arg;
+    char err[512];
+    cJSON *a = cJSON_CreateObject();
+    cJSON_AddStringToObject(a, "cmd", "sleep 1234.3");
+    int rc = eng_action(E, "vm", "t", "exec", a, res, err, sizeof err);
+    cJSON_Delete(a);
+    return (void *)(intptr_t)rc;
+}
+
+START_TEST(shutdown_ends_running_commands)
+{
+    pthread_t th;
+    cJSON *res = NULL;
+    ck_assert_int_eq(pthread_create(&th, NULL, exec_thread, &res), 0);
+    int64_t end = now_ms() + 30000;
+    while (!command_running("sleep 1234.3")) {
+        ck_assert_msg(now_ms() < end, "the command never started");
+        struct timespec ts = {0, 10 * 1000000};
+        nanosleep(&ts, NULL);
+    }
+    int64_t t0 = now_ms();
+    vm_shutdown();
+    void *rc;
+    pthread_join(th, &rc);
+    ck_assert_int_lt(now_ms() - t0, 10000);
+    ck_assert_int_eq((int)(intptr_t)rc, 0);
+    ck_assert_int_eq(code_of(res), 137);
+    cJSON_Delete(res);
+    ck_assert(gone_within("sleep 1234.3", 5000));
 }
 END_TEST
 
@@ -831,7 +880,7 @@ START_TEST(exec_cancelled_with_its_step)
                                  sizeof err),
                      0);
     int64_t end = now_ms() + 30000;
-    while (!process_with("sleep 1234.9")) {
+    while (!command_running("sleep 1234.9")) {
         ck_assert_msg(now_ms() < end, "the command never started");
         struct timespec ts = {0, 10 * 1000000};
         nanosleep(&ts, NULL);
@@ -1054,6 +1103,7 @@ static Suite *suite(void)
         {"exec_bad_args_are_refused", exec_bad_args_are_refused, 60},
         {"exec_spawn_fault_fails_with_its_errno", exec_spawn_fault_fails_with_its_errno, 60},
         {"exec_cancelled_with_its_step", exec_cancelled_with_its_step, 60},
+        {"shutdown_ends_running_commands", shutdown_ends_running_commands, 60},
         {"escape_read_host_file", escape_read_host_file, 60},
         {"escape_read_etc_shadow", escape_read_etc_shadow, 60},
         {"escape_write_usr", escape_write_usr, 60},

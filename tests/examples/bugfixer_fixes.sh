@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # bugFixer fixes the demo repository: the agent (the test agent aliased as
 # claude) follows the issue, run-tests records exit code 0, the state says
-# so, and the journal holds the five entries of iteration 0 in order.
+# so, and the journal holds the five entries of iteration 0.  The API key
+# the daemon passes to the agent's session appears nowhere on disk or in
+# the mount.
 . "$(dirname "$0")/ex_lib.sh"
 
+secret=sk-ant-test-$RANDOM$RANDOM
+export ANTHROPIC_API_KEY=$secret
 ex_repo calc
 ex_start
 issue=$(cat "$SRC/examples/demo/issue.txt")
@@ -35,5 +39,8 @@ assert_ok test -d "$MNT/vm@bug-fixer/sessions/$sid"
 assert_eq "$(ex_entry bugFixer $j/fix-bug | jq -r .output.stopReason)" end_turn \
   "the agent's stop reason"
 
+# (write-only files such as ctl make grep complain; a match still wins)
+assert_fails grep -rqaF "$secret" "$MNT/bugFixer" "$MNT/vm@bug-fixer/sessions" 2>/dev/null
 af_stop_ok
+assert_fails grep -rqaF "$secret" "$DATA" "$LOG"
 af_pass

@@ -19,6 +19,9 @@ loads+=(--load "$EX_HELLO_PLUGIN")
 ex_repo calc
 ex_start "${loads[@]}"
 
+for so in "${loads[@]}"; do
+  [ "$so" = --load ] || assert_ok grep -qF "loaded $so" "$LOG"
+done
 assert_eq "$(cat "$MNT/hello/type")" hello "the plugin-only type"
 echo '{"name":"ada"}' > "$MNT/hello/queues/greet/new" || fail "enqueue on hello refused"
 greeted() { jq -e '.greeted == ["ada"]' "$MNT/hello/state.json" >/dev/null 2>&1; }

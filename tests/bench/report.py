@@ -16,6 +16,7 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 
@@ -42,11 +43,38 @@ def load(path):
     return rows
 
 
+# Figures of the seed's loop come in rounds; the median of each is kept.
+MEDIAN_FIELDS = ("ms_per_step", "ms_per_message", "ms", "msgs_per_s", "us",
+                 "bytes_per_step")
+
+
 def pick(rows, bench, **match):
+    """The row of BENCH matching MATCH; over several rounds, a copy whose
+    figures are the medians and whose "rounds" counts them."""
+    found = [r for r in rows if r.get("bench") == bench
+             and all(r.get(k) == v for k, v in match.items())]
+    if len(found) <= 1:
+        return found[0] if found else None
+    med = dict(found[0])
+    med["rounds"] = len(found)
+    for f in MEDIAN_FIELDS:
+        vals = [r[f] for r in found if isinstance(r.get(f), (int, float))]
+        if vals:
+            med[f] = statistics.median(vals)
+    return med
+
+
+def merged(rows, bench, keys):
+    """One row per distinct KEYS of BENCH, each the median over rounds."""
+    seen, out = set(), []
     for r in rows:
-        if r.get("bench") == bench and all(r.get(k) == v for k, v in match.items()):
-            return r
-    return None
+        if r.get("bench") != bench:
+            continue
+        k = tuple(r.get(x) for x in keys)
+        if k not in seen:
+            seen.add(k)
+            out.append(pick(rows, bench, **{x: r.get(x) for x in keys}))
+    return out
 
 
 def skipped(rows, what):
@@ -295,6 +323,10 @@ def main():
             "`@rivetkit/workflow-engine` on Node 22 with a SQLite storage "
             "driver in WAL mode (tests/bench/rivetkit/bench.mjs), each enqueue "
             "and each step flush one commit, synchronous FULL or NORMAL.", ""]
+    c = pick(rows, "capi", durability="full", actors=1) or pick(rows, "rivetkit", durability="full", actors=1)
+    if c and c.get("rounds"):
+        out += [f"The three took turns, {c['rounds']} rounds; each figure is "
+                "the median of its rounds.", ""]
     step_table(rows, out)
     out += ["", "![ms per step](benchmarks.svg)", ""]
 
@@ -304,12 +336,13 @@ def main():
     for r in rows:
         if r.get("bench") == "floor":
             out.append(f"| floor: {r.get('label', r['name'])} | - | {r['us']:.1f} µs |")
-    for r in rows:
-        if r.get("bench") == "enqueue":
-            rate = f", {r['msgs_per_s']:,.0f} msg/s" if r.get("msgs_per_s") else ""
-            out.append(f"| {r.get('label', 'enqueue through the mount')} ({r.get('source', '')}) | {r['durability']} | {r['us']:.1f} µs p50{rate} |")
-    for r in rows:
-        if r.get("bench") == "mount_writers" and r.get("source") != "fs_bench":
+    for r in merged(rows, "enqueue", ("source", "durability", "writers")):
+        rate = f", {r['msgs_per_s']:,.0f} msg/s" if r.get("msgs_per_s") else ""
+        rounds = f", median of {r['rounds']} rounds" if r.get("rounds") else ""
+        out.append(f"| {r.get('label', 'enqueue through the mount')} ({r.get('source', '')}) "
+                   f"| {r['durability']} | {r['us']:.1f} µs p50{rate}{rounds} |")
+    for r in merged(rows, "mount_writers", ("source", "durability", "writers")):
+        if r.get("source") != "fs_bench":
             out.append(f"| {r['writers']} bash writers, {r['messages']:,} messages into one queue nothing consumes | {r['durability']} | {r['msgs_per_s']:,.0f} acknowledged msg/s |")
     for what in ("nullfs", "enqueue", "fdatasync"):
         why = skipped(rows, what)

@@ -27,6 +27,7 @@
 #define START_TIMEOUT_MS 60000
 #define CANCEL_GRACE_MS 10000
 #define ERRTAIL 2048
+#define LINE_CAP (64 * 1024 * 1024)
 
 struct vm__acp {
     pthread_mutex_t mu;
@@ -326,18 +327,29 @@ static void handle_line(vm__acp *c, const char *line)
     cJSON_Delete(msg);
 }
 
+/* Splits the agent's stdout into lines; a line beyond the cap (no
+ * newline for 64 MiB) is dropped whole rather than held in memory. */
 static void on_out(void *ud, const char *buf, size_t n)
 {
     vm__acp *c = ud;
-    for (size_t i = 0; i < n; i++) {
-        if (buf[i] != '\n') {
-            if (vm__buf_add(&c->line, buf + i, 1) < 0)
-                return;
-            continue;
+    while (n > 0) {
+        const char *nl = memchr(buf, '\n', n);
+        size_t len = nl ? (size_t)(nl - buf) : n;
+        if (c->line.n + len > LINE_CAP) {
+            if (c->line.n <= LINE_CAP)
+                eng_log("vm@%s: agent '%s' wrote a line over %d bytes; dropped", c->vm,
+                        c->agent, LINE_CAP);
+            c->line.n = LINE_CAP + 1;
+        } else if (vm__buf_add(&c->line, buf, len) < 0) {
+            c->line.n = LINE_CAP + 1;
         }
-        if (c->line.n > 0)
+        if (nl == NULL)
+            return;
+        if (c->line.n > 0 && c->line.n <= LINE_CAP)
             handle_line(c, c->line.p);
         c->line.n = 0;
+        buf = nl + 1;
+        n -= len + 1;
     }
 }
 

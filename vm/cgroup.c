@@ -239,8 +239,6 @@ void vm__cg_init(void)
     eng_log("vm: cgroups: %s", G.summary);
 }
 
-const char *vm__cg_summary(void) { return G.summary; }
-
 static void rmdir_wait(const char *dir)
 {
     /* A group empties a moment after its last process is reaped. */

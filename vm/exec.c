@@ -207,7 +207,7 @@ int vm__exec_action(eng_actx *a, const cJSON *args, cJSON **result)
             !cJSON_AddItemToObject(r, "stdout", text_of(&j.out, j.out_trunc)) ||
             !cJSON_AddItemToObject(r, "stderr", text_of(&j.err, j.err_trunc)) ||
             cJSON_AddBoolToObject(r, "timedOut", timed_out) == NULL ||
-            (j.out_trunc | j.err_trunc &&
+            ((j.out_trunc || j.err_trunc) &&
              cJSON_AddBoolToObject(r, "truncated", 1) == NULL) ||
             (j.oom && cJSON_AddBoolToObject(r, "oomKilled", 1) == NULL)) {
             cJSON_Delete(r);

@@ -296,7 +296,11 @@ int vm__session_create_action(eng_actx *a, const cJSON *args, cJSON **result)
         sess_free(s);
         return rc;
     }
-    sess_dir(s, "transcript", path, sizeof path);
+    if (sess_dir(s, "transcript", path, sizeof path) < 0) {
+        eng_actx_error(a, "vm@%s: session path too long", vm);
+        sess_free(s);
+        return -ENAMETOOLONG;
+    }
     s->tfd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (s->tfd < 0) {
         rc = -errno;

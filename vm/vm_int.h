@@ -77,7 +77,7 @@ const char *vm__conf_install_hint(const char *command);
  * etc/passwd, etc/group.  Runs on the loop thread. */
 #define VM__STAGE "/run/actorfs-vm"
 int vm__stage_setup(char *err, size_t errlen);
-/* The staged path of read-only mount i, of the agent dir, of a VM dir. */
+/* The staged path of SUB ("/home/user", "/tmp") of VM's root. */
 int vm__stage_vm_path(const char *vm, const char *sub, char *buf, size_t len);
 
 /* ---- cgroup.c: memory, pids and cpu limits; kill the whole tree ------ */
@@ -86,8 +86,6 @@ typedef struct vm__cg vm__cg;
 /* Detects controllers (v2 or v1, each) and logs what is missing. */
 void vm__cg_init(void);
 void vm__cg_shutdown(void);
-/* A short description of what limits apply, for the log. */
-const char *vm__cg_summary(void);
 /* A fresh group with the configured limits; NULL when no controller is
  * usable (the process runs unlimited). */
 vm__cg *vm__cg_create(void);

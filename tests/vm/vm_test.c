@@ -299,13 +299,14 @@ static void setup(void)
     setenv("ACTORFS_VM_PIDS", "64", 1);
     setenv("ACTORFS_VM_MEMORY_MB", "128", 1);
     static const char *agents[] = {"claude=test", "missing=no-such-agent-command",
-                                   "realclaude=claude-agent-acp", "fake=sh /tmp/fake.sh"};
+                                   "realclaude=claude-agent-acp", "fake=sh /tmp/fake.sh",
+                                   "splitter=sh /tmp/split.sh"};
     static const char *net[] = {"netvm"};
     static char ro_host[300];
     snprintf(ro_host, sizeof ro_host, "%s", HOST);
     static vm_mount mounts[1];
     mounts[0] = (vm_mount){"*", ro_host, "/srv/ro"};
-    vm_config vc = {.data_dir = DATA, .agents = agents, .nagents = 4,
+    vm_config vc = {.data_dir = DATA, .agents = agents, .nagents = 5,
                     .net_vms = net, .nnet_vms = 1, .mounts = mounts, .nmounts = 1};
     eng_config ec = {.data_dir = DATA, .durability = ENG_DURABILITY_NORMAL};
     ck_assert_int_eq(eng_open(&ec, &E, err, sizeof err), 0);
@@ -1052,6 +1053,48 @@ START_TEST(acp_agent_messages_classified_by_shape)
 }
 END_TEST
 
+/* A scripted agent that streams its environment's secret in two chunks,
+ * split in the middle. */
+static const char *split_agent =
+    "read -r init\n"
+    "echo '{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"protocolVersion\":1}}'\n"
+    "read -r new\n"
+    "echo '{\"jsonrpc\":\"2.0\",\"id\":2,\"result\":{\"sessionId\":\"s\"}}'\n"
+    "read -r prompt\n"
+    "a=${TOKEN%${TOKEN#?????????????}}; b=${TOKEN#?????????????}\n"
+    "for t in \"key: $a\" \"$b, bye\"; do\n"
+    "  echo '{\"jsonrpc\":\"2.0\",\"method\":\"session/update\",\"params\":{\"sessionId\":\"s\","
+    "\"update\":{\"sessionUpdate\":\"agent_message_chunk\",\"content\":{\"type\":\"text\","
+    "\"text\":\"'\"$t\"'\"}}}}'\n"
+    "done\n"
+    "echo '{\"jsonrpc\":\"2.0\",\"id\":3,\"result\":{\"stopReason\":\"end_turn\"}}'\n"
+    "read -r never\n";
+
+START_TEST(acp_secret_split_across_chunks_is_redacted)
+{
+    cJSON *a = cJSON_CreateObject(), *res;
+    char err[512];
+    const char *token = "tok-0123456789abcdef";
+    cJSON_AddStringToObject(a, "path", "/tmp/split.sh");
+    cJSON_AddStringToObject(a, "content", split_agent);
+    ck_assert_int_eq(eng_action(E, "vm", "t", "writeFile", a, &res, err, sizeof err), 0);
+    cJSON_Delete(a);
+    cJSON_Delete(res);
+    char *id = create_session("t", "splitter", "\"env\":{\"TOKEN\":\"tok-0123456789abcdef\"}");
+    cJSON *r = prompt("t", id, "go");
+    ck_assert_str_eq(cJSON_GetObjectItem(r, "text")->valuestring, "key: [REDACTED], bye");
+    cJSON_Delete(r);
+    close_session("t", id);
+    char *t = session_file("t", id, "transcript");
+    /* Neither the secret nor its first half, which would betray it. */
+    ck_assert_ptr_null(strstr(t, token));
+    ck_assert_ptr_null(strstr(t, "tok-012345678"));
+    ck_assert_ptr_nonnull(strstr(t, "[REDACTED]"));
+    free(t);
+    free(id);
+}
+END_TEST
+
 START_TEST(acp_stale_session_marked_ended)
 {
     char dir[700], path[800], err[256];
@@ -1127,6 +1170,8 @@ static Suite *suite(void)
         {"acp_canary_credential_stays_secret", acp_canary_credential_stays_secret, 60},
         {"acp_agent_messages_classified_by_shape", acp_agent_messages_classified_by_shape, 60},
         {"acp_stale_session_marked_ended", acp_stale_session_marked_ended, 60},
+        {"acp_secret_split_across_chunks_is_redacted",
+         acp_secret_split_across_chunks_is_redacted, 60},
     };
     for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
         TCase *tc = tcase_create(tests[i].name);

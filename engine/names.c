@@ -51,9 +51,11 @@ int eng_actor_parse(const char *dirname, char *type, size_t tlen, char *key,
         return -EINVAL;
     const char *at = strchr(dirname, '@');
     size_t tl = at ? (size_t)(at - dirname) : strlen(dirname);
+    const char *k = at ? at + 1 : "";
+    if (tl > 200 || strlen(k) > 200)
+        return -ENAMETOOLONG;
     if (!type_name_ok(dirname, tl))
         return -EINVAL;
-    const char *k = at ? at + 1 : "";
     if (at && !eng_name_ok(k))
         return -EINVAL;
     if (tl + 1 > tlen || strlen(k) + 1 > klen)

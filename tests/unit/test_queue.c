@@ -255,6 +255,13 @@ START_TEST(names)
     ck_assert_int_eq(eng_actor_parse("a b", t, sizeof t, k, sizeof k), -EINVAL);
     ck_assert_int_eq(eng_actor_parse("x@", t, sizeof t, k, sizeof k), -EINVAL);
     ck_assert_int_eq(eng_actor_parse("@k", t, sizeof t, k, sizeof k), -EINVAL);
+    char longname[300];
+    memset(longname, 'k', sizeof longname);
+    memcpy(longname, "counter@", 8);
+    longname[8 + 230] = 0;
+    char kb[512];
+    ck_assert_int_eq(eng_actor_parse(longname, t, sizeof t, kb, sizeof kb),
+                     -ENAMETOOLONG);
     ck_assert_int_eq(eng_name_ok("ok-name.json"), 1);
     ck_assert_int_eq(eng_name_ok(".."), 0);
     ck_assert_int_eq(eng_name_ok("a/b"), 0);

@@ -114,6 +114,7 @@ static void replay_parse(int argc, char **argv, replay_opts *o)
 typedef struct {
     eng *e;
     bench_track t;
+    size_t n; /* actors "x0".."x<n-1>" may exist */
 } replay_run_ctx;
 
 static void replay_open(replay_run_ctx *r, const char *dir, int evict)
@@ -121,7 +122,7 @@ static void replay_open(replay_run_ctx *r, const char *dir, int evict)
     eng_config cfg = {.data_dir = dir, .durability = ENG_DURABILITY_NORMAL,
                       .evict_always = evict};
     char err[512] = "";
-    int rc = bench_track_init(&r->t, "rloop", "x", 1);
+    int rc = bench_track_init(&r->t, "rloop", "x", r->n);
     if (rc < 0)
         bench_die(rc, "tracker");
     if (eng_open(&cfg, &r->e, err, sizeof err) < 0) {
@@ -131,9 +132,8 @@ static void replay_open(replay_run_ctx *r, const char *dir, int evict)
     if ((rc = eng_register(r->e, &replay_type)) < 0)
         bench_die(rc, "eng_register");
     eng_watch(r->e, bench_track_cb, &r->t);
-    if (eng_start(r->e, err, sizeof err) < 0 ||
-        eng_actor_create(r->e, "rloop", "x0", err, sizeof err) < 0) {
-        fprintf(stderr, "replay: start: %s\n", err);
+    if (eng_start(r->e, err, sizeof err) < 0) {
+        fprintf(stderr, "replay: eng_start: %s\n", err);
         exit(111);
     }
 }
@@ -144,48 +144,68 @@ static void replay_close(replay_run_ctx *r)
     bench_track_fini(&r->t);
 }
 
-static void replay_enqueue(replay_run_ctx *r)
+static void replay_key(char *buf, size_t len, size_t actor)
 {
-    char err[512] = "";
-    if (eng_enqueue(r->e, "rloop", "x0", "work", "{}", 2, NULL, NULL, err,
+    snprintf(buf, len, "x%zu", actor);
+}
+
+static void replay_enqueue(replay_run_ctx *r, size_t actor)
+{
+    char key[32], err[512] = "";
+    replay_key(key, sizeof key, actor);
+    if (eng_enqueue(r->e, "rloop", key, "work", "{}", 2, NULL, NULL, err,
                     sizeof err) < 0) {
-        fprintf(stderr, "replay: enqueue: %s\n", err);
+        fprintf(stderr, "replay: enqueue to rloop@%s: %s\n", key, err);
         exit(111);
     }
 }
 
-/* Adds n iterations as fast as the engine takes them. */
-static void replay_grow(replay_run_ctx *r, long n)
+/* Makes actor `actor` and runs its loop n times, as fast as it goes. */
+static void replay_grow(replay_run_ctx *r, size_t actor, long n)
 {
+    char key[32], err[512] = "";
+    replay_key(key, sizeof key, actor);
+    if (eng_actor_create(r->e, "rloop", key, err, sizeof err) < 0) {
+        fprintf(stderr, "replay: create rloop@%s: %s\n", key, err);
+        exit(111);
+    }
     for (long i = 0; i < n; i++)
-        replay_enqueue(r);
-    if (n > 0 && bench_track_wait_one(&r->t, 0, (uint32_t)(n - 1),
-                                      bench_now_ns() + REPLAY_DEADLINE_NS) < 0) {
+        replay_enqueue(r, actor);
+    if (bench_track_wait_one(&r->t, actor, (uint32_t)(n - 1),
+                             bench_now_ns() + REPLAY_DEADLINE_NS) < 0) {
         fprintf(stderr, "replay: %ld iterations did not finish in 600 s\n", n);
         exit(111);
     }
 }
 
-/* Median ms from enqueue to state change, over k single messages. */
-static double replay_sample(replay_run_ctx *r, long k)
+/* ms from enqueue to state change of one message to `actor`. */
+static double replay_once(replay_run_ctx *r, size_t actor)
 {
-    double *lat = calloc((size_t)k, sizeof *lat);
+    uint32_t seen = bench_track_changes(&r->t, actor);
+    int64_t s = bench_now_ns();
+    replay_enqueue(r, actor);
+    if (bench_track_wait_one(&r->t, actor, seen,
+                             bench_now_ns() + REPLAY_SAMPLE_DEADLINE_NS) < 0) {
+        fprintf(stderr, "replay: a message was not processed in 10 s\n");
+        exit(111);
+    }
+    return (double)(bench_now_ns() - s) / 1e6;
+}
+
+/* Times k messages to each of the n actors, taking the actors in turn so
+ * that the machine's drifting load falls on every length alike; p50[i] is
+ * actor i's median, in ms. */
+static void replay_sample(replay_run_ctx *r, size_t n, long k, double *p50)
+{
+    double *lat = calloc(n * (size_t)k, sizeof *lat);
     if (lat == NULL)
         bench_die(-ENOMEM, "calloc");
-    for (long i = 0; i < k; i++) {
-        uint32_t seen = bench_track_changes(&r->t, 0);
-        int64_t s = bench_now_ns();
-        replay_enqueue(r);
-        if (bench_track_wait_one(&r->t, 0, seen,
-                                 bench_now_ns() + REPLAY_SAMPLE_DEADLINE_NS) < 0) {
-            fprintf(stderr, "replay: a message was not processed in 10 s\n");
-            exit(111);
-        }
-        lat[i] = (double)(bench_now_ns() - s) / 1e6;
-    }
-    double p50 = bench_percentile(lat, (size_t)k, 50);
+    for (long j = 0; j < k; j++)
+        for (size_t i = 0; i < n; i++)
+            lat[i * (size_t)k + (size_t)j] = replay_once(r, i);
+    for (size_t i = 0; i < n; i++)
+        p50[i] = bench_percentile(lat + i * (size_t)k, (size_t)k, 50);
     free(lat);
-    return p50;
 }
 
 int main(int argc, char **argv)
@@ -198,29 +218,26 @@ int main(int argc, char **argv)
         bench_die(rc, "mkdtemp");
     const char *data = o.data != NULL ? o.data : dir;
 
-    long built = 0;
-    for (size_t i = 0; i < o.nlengths; i++) {
-        replay_run_ctx r;
-        replay_open(&r, data, 0);
-        replay_grow(&r, o.lengths[i] - built);
-        built = o.lengths[i];
-        double warm = replay_sample(&r, o.samples);
-        built += o.samples;
-        replay_close(&r);
+    /* One actor per length, so each is measured from exactly that many
+     * finished iterations: replayed first, then kept in memory. */
+    size_t n = o.nlengths;
+    replay_run_ctx r = {.n = n};
+    replay_open(&r, data, 0);
+    for (size_t i = 0; i < n; i++)
+        replay_grow(&r, i, o.lengths[i]);
+    replay_close(&r);
 
-        replay_open(&r, data, 1);
-        long at = built;
-        double evict = replay_sample(&r, o.samples);
-        built += o.samples;
-        replay_close(&r);
-        printf("{\"bench\":\"replay\",\"iterations\":%ld,\"evict_at\":%ld,"
-               "\"samples\":%ld,\"warm_ms_p50\":%.3f,\"evict_ms_p50\":%.3f,"
-               "\"replay_ms\":%.3f}\n",
-               o.lengths[i], at, o.samples, warm, evict, evict - warm);
-        fflush(stdout);
-        if (o.nlengths > i + 1 && o.lengths[i + 1] < built)
-            o.lengths[i + 1] = built;
-    }
+    double evict[REPLAY_MAX_LENGTHS], warm[REPLAY_MAX_LENGTHS];
+    replay_open(&r, data, 1);
+    replay_sample(&r, n, o.samples, evict);
+    replay_close(&r);
+    replay_open(&r, data, 0);
+    replay_sample(&r, n, o.samples, warm);
+    replay_close(&r);
+    for (size_t i = 0; i < n; i++)
+        printf("{\"bench\":\"replay\",\"iterations\":%ld,\"samples\":%ld,"
+               "\"warm_ms_p50\":%.3f,\"evict_ms_p50\":%.3f,\"replay_ms\":%.3f}\n",
+               o.lengths[i], o.samples, warm[i], evict[i], evict[i] - warm[i]);
     if (o.data == NULL && (rc = bench_rmtree(dir)) < 0)
         bench_die(rc, dir);
     return 0;

@@ -17,7 +17,7 @@ static int fs__ctl_run(fs_state *st, fs_fh *h, const char *cmd)
     int rc = eng_ctl(st->e, h->node.type, h->node.key, cmd, reason,
                      sizeof(reason));
     if (rc < 0) {
-        char key[3 * FS_NAME_MAX];
+        char key[FS_ERRKEY_MAX];
         fs_node_error_key(&h->node, key, sizeof(key));
         fs_error_set(st, key, rc, "ctl \"%s\": %s", cmd,
                      reason[0] ? reason : strerror(-rc));

@@ -124,7 +124,7 @@ static int fs__daemonize(fs__run *r, const char *data)
     close(p[0]);
     r->report_fd = p[1];
     setsid();
-    char log[PATH_MAX];
+    char log[PATH_MAX + 16];
     snprintf(log, sizeof(log), "%s/actorfs.log", data);
     int lfd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     int nfd = open("/dev/null", O_RDWR | O_CLOEXEC);

@@ -18,7 +18,7 @@
 
 static int fs__refuse(fs_state *st, fs_fh *h, int rc, const char *reason)
 {
-    char key[3 * FS_NAME_MAX];
+    char key[FS_ERRKEY_MAX];
     fs_node_error_key(&h->node, key, sizeof(key));
     fs_error_set(st, key, rc, "%s", reason);
     h->refused = rc;
@@ -29,7 +29,7 @@ int fs_enqueue_key_check(fs_state *st, const fs_node *n)
 {
     int rc = eng_key_check(st->e, n->type, n->key, n->name, n->sub);
     if (rc < 0) {
-        char key[3 * FS_NAME_MAX];
+        char key[FS_ERRKEY_MAX];
         fs_node_error_key(n, key, sizeof(key));
         fs_error_set(st, key, rc,
                      "idempotency key \"%s\" is already used on queue %s",

@@ -23,6 +23,7 @@
 #include <sys/types.h>
 
 #define FS_NAME_MAX 256 /* a type, key, queue, action or file name */
+#define FS_ERRKEY_MAX (4 * FS_NAME_MAX) /* "ACTOR/queues/QUEUE" */
 
 typedef struct fs_inodes fs_inodes;
 typedef struct fs_errors fs_errors;
@@ -117,6 +118,10 @@ fuse_ino_t fs_ino_find(fs_inodes *t, const char *path);
 int fs_ino_path(fs_inodes *t, fuse_ino_t ino, char *buf, size_t len);
 /* PATH of a child: "" + name = name. -ENAMETOOLONG. */
 int fs_path_join(const char *dir, const char *name, char *buf, size_t len);
+/* Marks INO as possibly watched (a user stat'ed or listed it). */
+void fs_ino_watched_set(fs_inodes *t, fuse_ino_t ino);
+/* 1 if PATH has an inode marked as possibly watched. */
+int fs_ino_watched(fs_inodes *t, const char *path);
 /* Renames FROM (and everything below it) to TO. */
 int fs_ino_rename(fs_inodes *t, const char *from, const char *to);
 

@@ -7,6 +7,11 @@
  * still hold an old one) and the table is freed whole at shutdown, which
  * is why FORGET has nothing to do.  Rename (VM files only) rewrites the
  * paths of the moved entry and everything below it.
+ *
+ * An inode also remembers whether a user stat'ed or listed it: inotify
+ * watchers (inotifywait, tail -f, ls) do, while a process that only opens
+ * a path (an enqueue) does not, so the notifier announces changes only
+ * where someone may be looking.
  */
 #include "fs.h"
 
@@ -19,6 +24,7 @@ typedef struct {
     char *path;
     uint64_t hash;
     fuse_ino_t next; /* chain in the bucket; 0 ends it */
+    int watched;     /* someone stat'ed or listed it: it may be watched */
 } fs__inode;
 
 struct fs_inodes {
@@ -168,6 +174,24 @@ int fs_ino_path(fs_inodes *t, fuse_ino_t ino, char *buf, size_t len)
         strcpy(buf, t->v[ino - 1].path);
     pthread_mutex_unlock(&t->mu);
     return rc;
+}
+
+void fs_ino_watched_set(fs_inodes *t, fuse_ino_t ino)
+{
+    pthread_mutex_lock(&t->mu);
+    if (ino > 0 && ino <= t->n)
+        t->v[ino - 1].watched = 1;
+    pthread_mutex_unlock(&t->mu);
+}
+
+int fs_ino_watched(fs_inodes *t, const char *path)
+{
+    uint64_t h = fs__hash(path);
+    pthread_mutex_lock(&t->mu);
+    fuse_ino_t ino = fs__find(t, path, h);
+    int w = ino ? t->v[ino - 1].watched : 0;
+    pthread_mutex_unlock(&t->mu);
+    return w;
 }
 
 int fs_path_join(const char *dir, const char *name, char *buf, size_t len)

@@ -308,7 +308,7 @@ static int fs__with_newline(char **buf, size_t *len)
 
 int fs_node_content(fs_state *st, const fs_node *n, char **buf, size_t *len)
 {
-    char key[3 * FS_NAME_MAX];
+    char key[FS_ERRKEY_MAX];
     int rc;
     *buf = NULL;
     *len = 0;

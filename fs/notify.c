@@ -6,7 +6,8 @@
  * One notifier thread (which serves no FUSE request, so notifying cannot
  * deadlock) takes the queue in batches at most every 10 ms, turns each
  * change into entry operations on mount paths, drops what nobody can be
- * watching (no inode was ever looked up there), coalesces repeated
+ * watching (nobody stat'ed or listed the directory or file: see
+ * inode.c), coalesces repeated
  * IN_MODIFYs of a file to one per batch, invalidates the kernel's view
  * and has the helper (announce.c) perform the operation.  Changes the
  * user made through the mount already produced their events and are
@@ -461,17 +462,24 @@ static void fs__perform(fs_state *st, const fs__op *op)
     if (slash)
         *slash = '\0';
     fuse_ino_t pino = slash ? fs_ino_find(st->inodes, parent) : FUSE_ROOT_ID;
+    int parent_watched = !slash || fs_ino_watched(st->inodes, parent);
     if (op->op == FS_ANN_MODIFY) {
         fuse_ino_t ino = fs_ino_find(st->inodes, op->path);
-        if (!ino)
-            return; /* never looked up: nobody watches it */
+        if (!ino || (!parent_watched && !fs_ino_watched(st->inodes, op->path)))
+            return;
         fuse_lowlevel_notify_inval_inode(st->se, ino, 0, 0);
     } else {
-        if (!pino || fs__suppressed(nt, op->path))
+        if (!pino || !parent_watched || fs__suppressed(nt, op->path))
             return;
         fuse_lowlevel_notify_inval_entry(st->se, pino, name, strlen(name));
     }
-    fs_announce_op(st, op->op, op->path);
+    if (fs_announce_op(st, op->op, op->path) == 0 && op->op == FS_ANN_MKDIR) {
+        /* inotifywait -r is about to watch it: so are we, at once, so
+         * that entries made in it right after are not missed. */
+        fuse_ino_t ino = fs_ino_find(st->inodes, op->path);
+        if (ino)
+            fs_ino_watched_set(st->inodes, ino);
+    }
 }
 
 static void fs__process(fs_state *st, fs__ev *batch, size_t count)

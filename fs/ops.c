@@ -43,10 +43,9 @@ void fs_reply_entry(fuse_req_t req, fs_state *st, const char *path,
     }
     e.attr = *sb;
     e.attr.st_ino = e.ino;
-    if (n && fs__stable(n)) {
+    /* Attributes are never cached: a watcher's stat must reach us. */
+    if (n && fs__stable(n))
         e.entry_timeout = 1.0;
-        e.attr_timeout = S_ISDIR(sb->st_mode) ? 1.0 : 0.0;
-    }
     fuse_reply_entry(req, &e);
 }
 

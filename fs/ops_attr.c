@@ -107,6 +107,10 @@ void fs_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     fs_state *st = fuse_req_userdata(req);
     fs_node n;
     struct stat sb;
+    fs_ann_op op;
+    char apath[PATH_MAX];
+    if (!fs_announce_req(st, req, &op, apath, sizeof(apath)))
+        fs_ino_watched_set(st->inodes, ino);
     int rc = fs__stat_ino(st, ino, &n, &sb);
     if (rc < 0)
         fuse_reply_err(req, -rc);
@@ -146,7 +150,7 @@ void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
                          FUSE_SET_ATTR_GID)) {
         rc = -EPERM;
     } else if ((to_set & FUSE_SET_ATTR_SIZE) && !fs_node_writable(st, &n)) {
-        char key[3 * FS_NAME_MAX];
+        char key[FS_ERRKEY_MAX];
         fs_node_error_key(&n, key, sizeof(key));
         fs_error_set(st, key, -EACCES, "%s is read-only", path);
         rc = -EACCES;

@@ -138,7 +138,7 @@ static int fs__cancel(fs_state *st, const fs_node *n, const char *path)
     int rc = eng_message_cancel(st->e, n->type, n->key, n->name, n->msg_id,
                                 reason, sizeof(reason));
     if (rc < 0) {
-        char key[3 * FS_NAME_MAX];
+        char key[FS_ERRKEY_MAX];
         fs_node_error_key(n, key, sizeof(key));
         fs_error_set(st, key, rc, "rm %s: %s", path,
                      reason[0]    ? reason

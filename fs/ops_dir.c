@@ -18,6 +18,7 @@ void fs_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     char path[PATH_MAX];
     if (fs_req_path(req, st, ino, path, sizeof(path)) < 0)
         return;
+    fs_ino_watched_set(st->inodes, ino);
     fs_node n;
     struct stat sb;
     int rc = fs_node_parse(st, path, &n);

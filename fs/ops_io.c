@@ -47,7 +47,7 @@ static int fs__open_node(fs_state *st, const fs_node *n, const char *path,
     if (fs_node_is_dir(n) || (n->kind == FS_N_STEP && !n->sub[0]))
         return -EISDIR;
     if (writes && !fs_node_writable(st, n)) {
-        char key[3 * FS_NAME_MAX];
+        char key[FS_ERRKEY_MAX];
         fs_node_error_key(n, key, sizeof(key));
         fs_error_set(st, key, -EACCES, "%s is read-only", path);
         return -EACCES;

@@ -19,7 +19,7 @@
 static int fs__txn_fail(fs_state *st, fs_fh *h, int rc, const char *what,
                         const char *reason)
 {
-    char key[3 * FS_NAME_MAX];
+    char key[FS_ERRKEY_MAX];
     fs_node_error_key(&h->node, key, sizeof(key));
     fs_error_set(st, key, rc, "%s: %s", what,
                  reason[0] ? reason : strerror(-rc));

@@ -132,8 +132,8 @@ af_start() {
 }
 
 af__wait_exit() {
-  if ! wait_for 30 eval '! af__alive'; then
-    fail "actorfs (pid $AF_PID) did not exit within 30 s"
+  if ! wait_for 60 eval '! af__alive'; then
+    fail "actorfs (pid $AF_PID) did not exit within 60 s"
   fi
   wait "$AF_PID"
   AF_RC=$?
@@ -141,7 +141,9 @@ af__wait_exit() {
 }
 
 af_stop() {
-  fusermount3 -u "$MNT" || fail "fusermount3 -u $MNT failed"
+  # Busy while a request is in flight, like any mount: retry a while.
+  wait_for 10 fusermount3 -u "$MNT" 2>/dev/null \
+    || fusermount3 -u "$MNT" || fail "fusermount3 -u $MNT failed"
   af__wait_exit
 }
 

@@ -69,8 +69,34 @@ os.close(fd)
 PY
 echo 'echo made > /home/user/made' > "$V/exec"
 assert_eq "$(cat "$V/fs/home/user/made")" made "echo CMD > exec runs CMD"
-assert_eq "$(ls "$V/sessions" | wc -l)" 0 "no session yet"
+out=$(cat "$V/exec" 2>&1) && fail "reading exec without a command"
+grep -q 'command line' "$V/error" || fail "exec reason: $(cat "$V/error")"
 out=$(bash -c "echo x > '$V/state.json'" 2>&1) && fail "vm state.json written"
+
+# sessions/: read-only views of the VM backend's session files, with
+# their true size, so tail -f follows a transcript.
+assert_eq "$(ls "$V/sessions" | wc -l)" 0 "no session yet"
+S=$DATA/vm/t/sessions/s1
+mkdir -p "$S"
+echo '{"agent":"test","status":"open"}' > "$S/info"
+echo '{"n":1}' > "$S/transcript"
+assert_eq "$(ls "$V/sessions")" s1 "sessions/"
+assert_eq "$(ls "$V/sessions/s1" | tr '\n' ' ')" "info transcript " "sessions/s1/"
+assert_eq "$(jq -r .agent "$V/sessions/s1/info")" test "info"
+tail -n +1 -f "$V/sessions/s1/transcript" > "$AF_TMP/tr.out" &
+tailpid=$!
+wait_for 10 grep -q '"n":1' "$AF_TMP/tr.out" || fail "tail -f transcript"
+echo '{"n":2}' >> "$S/transcript"
+wait_for 10 grep -q '"n":2' "$AF_TMP/tr.out" || fail "tail -f did not follow"
+kill "$tailpid"
+assert_eq "$(stat -c %s "$V/sessions/s1/transcript")" 16 "true size"
+out=$(bash -c "echo x >> '$V/sessions/s1/transcript'" 2>&1) && fail "transcript written"
+[[ $out == *"Permission denied"* ]] || fail "transcript write: $out"
+assert_eq "$(ls "$V/sessions/nosuch" 2>&1 | grep -c 'No such file')" 1 "unknown session"
+
+# rmdir vm@t destroys the idle VM actor.
+assert_ok rmdir "$V"
+wait_for 5 eval '[ ! -e "$V" ]' || fail "vm@t still there"
 
 af_stop_ok
 af_pass

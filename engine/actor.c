@@ -236,6 +236,8 @@ int eng__actor_load(eng__actor *a)
     a->cur_attempt = st.attempt;
     eng__status_clear(&a->last);
     a->last = st;
+    if (!a->loaded)
+        a->e->nloaded++;
     a->loaded = 1;
     return 0;
 }
@@ -252,8 +254,14 @@ static void actor_evict(eng__actor *a)
     free(a->cur_step);
     a->cur_step = NULL;
     eng__status_clear(&a->last);
+    if (a->loaded)
+        a->e->nloaded--;
     a->loaded = 0;
 }
+
+/* Idle actors kept in memory beyond this many are evicted at once, so many
+ * idle actors cost only their stubs. */
+#define ENG__MAX_LOADED 512
 
 static int terminal(int wst)
 {
@@ -306,6 +314,7 @@ void eng__actor_idle_check(eng__actor *a)
         timer_arm(a, now + 200);
     } else if (a->loaded &&
                (e->cfg.evict_always || terminal(a->wst) ||
+                e->nloaded > ENG__MAX_LOADED ||
                 (a->idle_since > 0 && now - a->idle_since > 30000)))
         actor_evict(a);
     if (!a->idle_since)

@@ -242,6 +242,7 @@ struct eng {
     eng__job *in_head, **in_tail;
     eng__actor *ready;
     eng__actor *deferred; /* actors holding lazy writes */
+    long nloaded;         /* actors with their journal in memory */
     uv_timer_t flush;
 
     pthread_t com_thr;

@@ -10,6 +10,7 @@
 #include "eng_int.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,9 +83,13 @@ static void on_sweep(uv_timer_t *h)
 {
     eng *e = h->data;
     int64_t now = eng_now_ms();
+    long before = e->nloaded;
     pthread_mutex_lock(&e->amu);
     eng__map_filter(&e->actors, sweep_one, &now);
     pthread_mutex_unlock(&e->amu);
+    /* Give the evicted journals' memory back to the system. */
+    if (e->nloaded < before)
+        malloc_trim(0);
 }
 
 int eng_open(const eng_config *cfg, eng **out, char *err, size_t errlen)

@@ -22,7 +22,10 @@
  * which matters because bubblewrap rereads the mount table after each
  * one (it made an exec a third slower).
  * Nothing is left on the host when the daemon dies: the namespace goes
- * with it.
+ * with it.  The copy of the host's mounts it starts from must not hold
+ * other FUSE filesystems (another actorfs, say): a FUSE daemon learns it
+ * was unmounted only when the last copy of its mount goes, so those are
+ * detached here first.
  */
 #include "vm_int.h"
 
@@ -43,6 +46,39 @@ static const char group_text[] =
     "root:x:0:\n"
     "user:x:1000:\n"
     "nogroup:x:65534:\n";
+
+/* Undoes mountinfo's octal escapes (\040 for a space) in place. */
+static void unescape(char *s)
+{
+    char *out = s;
+    for (char *in = s; *in; out++) {
+        if (in[0] == '\\' && in[1] >= '0' && in[1] <= '7' && in[2] && in[3]) {
+            *out = (char)((in[1] - '0') * 64 + (in[2] - '0') * 8 + (in[3] - '0'));
+            in += 4;
+        } else {
+            *out = *in++;
+        }
+    }
+    *out = '\0';
+}
+
+/* Detaches every FUSE mount from this thread's copy of the mount table. */
+static void drop_fuse_mounts(void)
+{
+    FILE *f = fopen("/proc/thread-self/mountinfo", "re");
+    char line[4096], mnt[4096], fstype[256];
+    while (f != NULL && fgets(line, sizeof line, f) != NULL) {
+        char *sep = strstr(line, " - ");
+        if (sep == NULL || sscanf(line, "%*s %*s %*s %*s %4095s", mnt) != 1 ||
+            sscanf(sep + 3, "%255s", fstype) != 1 || strncmp(fstype, "fuse", 4) != 0)
+            continue;
+        unescape(mnt);
+        if (umount2(mnt, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
+            eng_log("vm: detaching %s from the VM loop's mounts: %s", mnt, strerror(errno));
+    }
+    if (f != NULL)
+        fclose(f);
+}
 
 static const char *const etc_files[] = {
     "resolv.conf", "hosts", "nsswitch.conf", "host.conf", "gai.conf",
@@ -159,6 +195,7 @@ int vm__stage_setup(char *err, size_t errlen)
         vm__err(err, errlen, "vm: make mounts private: %s", strerror(errno));
         return rc;
     }
+    drop_fuse_mounts();
     if ((rc = mkdir_ok(VM__STAGE, 0755)) < 0) {
         vm__err(err, errlen, "vm: mkdir %s: %s", VM__STAGE, strerror(-rc));
         return rc;

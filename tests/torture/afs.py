@@ -71,6 +71,7 @@ class Daemon:
         self.env = dict(os.environ if env is None else env)
         self.log = log or os.path.join(os.path.dirname(mnt), "daemon.out")
         self.proc = None
+        self.kill_hangs = 0
 
     def start(self, ready_path=None, timeout=60, env_extra=None):
         os.makedirs(self.mnt, exist_ok=True)
@@ -103,13 +104,25 @@ class Daemon:
     def pid(self):
         return self.proc.pid
 
-    def kill9(self):
-        """SIGKILL (if still alive), reap, clear the dead mount."""
+    def kill9(self, grace=5):
+        """SIGKILL (if still alive), reap, clear the dead mount.
+
+        A killed daemon whose thread is stuck in the kernel on its own
+        mount cannot finish dying, and keeps /dev/fuse open, so nothing
+        ever answers the mount's requests.  After GRACE seconds the FUSE
+        connection is aborted (umount -f) so that everyone moves on; such
+        hangs are counted in kill_hangs, for the caller to report."""
         if self.proc is None:
             return None
         if self.proc.poll() is None:
             os.kill(self.proc.pid, signal.SIGKILL)
-        rc = self.proc.wait(timeout=30)
+        try:
+            rc = self.proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            self.kill_hangs += 1
+            subprocess.run(["umount", "-f", self.mnt], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, check=False)
+            rc = self.proc.wait(timeout=30)
         unmount(self.mnt)
         self.proc = None
         return rc

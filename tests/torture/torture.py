@@ -489,6 +489,11 @@ class Torture:
             "durability": self.a.durability,
             "seed": self.a.seed,
         }
+        s["kill_hangs"] = self.d.kill_hangs
+        if self.d.kill_hangs:
+            self.violate("%d times the SIGKILLed daemon did not exit within 5 s (a thread "
+                         "stuck in the kernel on its own mount kept /dev/fuse open and the "
+                         "mount hung until umount -f aborted it)" % self.d.kill_hangs)
         if lost:
             self.violate("%d acknowledged messages never processed" % lost)
             s["violations"] = len(self.violations)

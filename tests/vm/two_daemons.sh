@@ -13,11 +13,22 @@ mkdir -p "$mnt2" "$data2"
 pid2=$!
 stop2() {
   fusermount3 -u "$mnt2" 2>/dev/null
-  wait_for 30 eval '! kill -0 $pid2 2>/dev/null' || kill -KILL "$pid2" 2>/dev/null
+  if ! wait_for 30 eval '! kill -0 $pid2 2>/dev/null'; then
+    kill -KILL "$pid2" 2>/dev/null
+    fusermount3 -uz "$mnt2" 2>/dev/null
+  fi
 }
 trap 'stop2; af__cleanup' EXIT
 wait_for 20 grep -qs " $mnt2 fuse" /proc/self/mounts || fail "the second daemon did not mount"
 mkdir "$mnt2/vm@other" || fail "mkdir vm@other on the second daemon"
+
+# No thread of the second daemon (its VM loop has a mount namespace of its
+# own) keeps a copy of the first daemon's mount.
+for t in /proc/$pid2/task/*; do
+  if grep -qs " $MNT " "$t/mountinfo"; then
+    fail "thread ${t##*/} of the second daemon holds a copy of $MNT"
+  fi
+done
 
 # The first daemon exits on its unmount, though the second started after it.
 fusermount3 -u "$MNT" || fail "fusermount3 -u $MNT failed"

@@ -157,9 +157,9 @@ static int run_race(eng_ctx *c)
 static int run_qtimeout(eng_ctx *c)
 {
     const cJSON *m, *batch;
-    ENG_TRY(eng_queue_next(c, "wait", "q", 100, &m));
+    ENG_TRY(eng_queue_next(c, "wait", "q", 500, &m));
     ENG_TRY(eng_step(c, "got", ok_step, m, NULL, NULL));
-    ENG_TRY(eng_queue_next_batch(c, "batch", "q", 2, -1, &batch));
+    ENG_TRY(eng_queue_next_batch(c, "batch", "b", 2, -1, &batch));
     return eng_step(c, "gotbatch", ok_step, batch, NULL, NULL);
 }
 
@@ -219,13 +219,13 @@ static int run_chosen(eng_ctx *c)
     return chosen(c);
 }
 
-static const eng_queue_def wf_queues[] = {{"q", NULL, 0}};
+static const eng_queue_def wf_queues[] = {{"q", NULL, 0}, {"b", NULL, 0}};
 static const eng_action_def svc_actions[] = {{"echo", echo_action, 1}};
 
 static int reg(eng *e)
 {
     eng_type t = {.name = "wf", .initial_state = "{}", .queues = wf_queues,
-                  .nqueues = 1, .run = run_chosen};
+                  .nqueues = 2, .run = run_chosen};
     eng_type svc = {.name = "svc", .initial_state = "{\"svc\":true}",
                     .actions = svc_actions, .nactions = 1};
     int rc = eng_register(e, &t);
@@ -430,25 +430,17 @@ START_TEST(race_cancels_losers)
 }
 END_TEST
 
-static int got_done(void *ud)
-{
-    (void)ud;
-    int d;
-    return eng_steps_stat(E, "wf", "", "got", &d) == 0 &&
-           strcmp(status_of(), "waiting") == 0;
-}
-
 START_TEST(queue_timeout_and_batch)
 {
     open_with(run_qtimeout);
-    ck_assert(t_wait(got_done, NULL, 10000));
+    /* queued before the batch wait starts (after the 500 ms timeout) */
+    t_enqueue(E, "wf", "", "b", "{\"i\":1}", NULL, 0);
+    t_enqueue(E, "wf", "", "b", "{\"i\":2}", NULL, 0);
+    t_enqueue(E, "wf", "", "b", "{\"i\":3}", NULL, 0);
+    ck_assert(t_wait(status_is, "completed", 10000));
     cJSON *j = entry("got");
     ck_assert(cJSON_IsNull(cJSON_GetObjectItem(j, "output")));
     cJSON_Delete(j);
-    t_enqueue(E, "wf", "", "q", "{\"i\":1}", NULL, 0);
-    t_enqueue(E, "wf", "", "q", "{\"i\":2}", NULL, 0);
-    t_enqueue(E, "wf", "", "q", "{\"i\":3}", NULL, 0);
-    ck_assert(t_wait(status_is, "completed", 10000));
     j = entry("gotbatch");
     cJSON *out = cJSON_GetObjectItem(j, "output");
     ck_assert_int_eq(cJSON_GetArraySize(out), 2);
@@ -457,7 +449,7 @@ START_TEST(queue_timeout_and_batch)
     cJSON_Delete(j);
     int64_t *ids;
     size_t n;
-    ck_assert_int_eq(eng_messages_list(E, "wf", "", "q", &ids, &n), 0);
+    ck_assert_int_eq(eng_messages_list(E, "wf", "", "b", &ids, &n), 0);
     ck_assert_int_eq(n, 1);
     free(ids);
     finish();

@@ -9,8 +9,8 @@
  * where it exists, SIGKILL to the PID namespace's init (through a pidfd
  * taken while it was held, so the pid cannot have been reused), which
  * takes every process of the namespace with it, and SIGKILL to the outer
- * bubblewrap.  `done` is called once every handle is closed, so the owner may
- * free the process in it.
+ * bubblewrap.  `done` is called once every handle is closed, so the
+ * owner may free the process in it.
  */
 #include "vm_int.h"
 
@@ -27,7 +27,7 @@ struct vm__proc {
     uv_process_t proc;
     uv_pipe_t in, out, err, info;
     uv_timer_t drain;
-    int has_in, has_info;
+    int has_in;
     int block_fd;
     int init_fd; /* pidfd of the sandbox's PID-namespace init */
     vm__cg *cg;

@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static char *seqkey(const char *parent, int seq)
+char *eng__seqkey(const char *parent, int seq)
 {
     char *s;
     if (asprintf(&s, "%s\x1f%d", parent ? parent : "", seq) < 0)
@@ -139,7 +139,7 @@ void eng__cache_put(eng__actor *a, const eng__entry *en, int busy)
         if (!ce || eng__map_put(&a->cache, en->path, ce) < 0)
             abort();
     } else {
-        char *old = seqkey(ce->e.parent, ce->e.seq);
+        char *old = eng__seqkey(ce->e.parent, ce->e.seq);
         eng__map_del(&a->seqs, old);
         free(old);
         eng__entry_clear(&ce->e);
@@ -154,7 +154,7 @@ void eng__cache_put(eng__actor *a, const eng__entry *en, int busy)
     ce->e.error = en->error ? strdup(en->error) : NULL;
     ce->out = en->output ? eng__parse_or_null(en->output) : NULL;
     ce->busy = busy;
-    char *k = seqkey(ce->e.parent, ce->e.seq);
+    char *k = eng__seqkey(ce->e.parent, ce->e.seq);
     if (eng__map_put(&a->seqs, k, ce) < 0)
         abort();
     free(k);
@@ -177,7 +177,7 @@ static int drop_tree(const char *k, void *v, void *ud)
     if (!under(k, t->path, t->len))
         return 0;
     eng__centry *ce = v;
-    char *sk = seqkey(ce->e.parent, ce->e.seq);
+    char *sk = eng__seqkey(ce->e.parent, ce->e.seq);
     if (eng__map_get(&t->a->seqs, sk) == ce)
         eng__map_del(&t->a->seqs, sk);
     free(sk);

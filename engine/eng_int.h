@@ -289,6 +289,8 @@ void eng__actor_cancel_steps(eng__actor *a, const char *prefix, int lost);
 void eng__state_unlock(eng__actor *a);
 void eng__cache_put(eng__actor *a, const eng__entry *e, int busy);
 eng__centry *eng__cache_get(eng__actor *a, const char *path);
+/* The key of a scope position in a->seqs: "parent\x1fseq" (malloc'd). */
+char *eng__seqkey(const char *parent, int seq);
 void eng__cache_del_tree(eng__actor *a, const char *path);
 void eng__cache_clear(eng__actor *a);
 int eng__actors_resume(eng *e);

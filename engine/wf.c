@@ -68,9 +68,9 @@ static int enter(eng_ctx *c, const char *name, int kind, char **path,
     }
     *seq = c->sc->seq++;
     char *p = join_path(c->sc->prefix, name);
-    char sk[512];
-    snprintf(sk, sizeof sk, "%s\x1f%d", c->sc->parent, *seq);
+    char *sk = eng__seqkey(c->sc->parent, *seq);
     eng__centry *at = eng__map_get(&a->seqs, sk);
+    free(sk);
     eng__centry *byname = eng__cache_get(a, p);
     if ((at && at != byname) || (byname && byname != at) ||
         (at && at->e.kind != kind)) {
@@ -166,15 +166,23 @@ int eng_step(eng_ctx *c, const char *name, eng_step_fn fn, const cJSON *input,
 
 /* ---- loop ---- */
 
+static char *iter_path(const char *loop, int64_t n)
+{
+    char *p;
+    if (asprintf(&p, "%s/%lld", loop, (long long)n) < 0)
+        abort();
+    return p;
+}
+
 static void loop_advance(eng_ctx *c, eng__centry *ce, int64_t n, int brk)
 {
     eng__actor *a = c->a;
     eng__wreq *r = eng__actor_req_lazy(a);
-    char ipath[512], iname[32];
-    snprintf(iname, sizeof iname, "%lld", (long long)n);
-    snprintf(ipath, sizeof ipath, "%s/%s", ce->e.path, iname);
+    char iname[32];
+    char *ipath = iter_path(ce->e.path, n);
     int64_t now = eng_now_ms();
     eng__centry *it = eng__cache_get(a, ipath);
+    free(ipath);
     if (it) {
         it->e.status = ENG__E_COMPLETED;
         it->e.finished_at = now;
@@ -192,7 +200,7 @@ static void loop_advance(eng_ctx *c, eng__centry *ce, int64_t n, int brk)
         ce->e.iter = n + 1;
         eng__op_entry(r, &ce->e, 0);
         snprintf(iname, sizeof iname, "%lld", (long long)(n + 1));
-        snprintf(ipath, sizeof ipath, "%s/%s", ce->e.path, iname);
+        ipath = iter_path(ce->e.path, n + 1);
         eng__entry en = {.path = ipath, .parent = ce->e.path, .name = iname,
                          .seq = (int)(n + 1), .kind = ENG__K_ITER,
                          .status = ENG__E_RUNNING, .started_at = now,
@@ -200,11 +208,12 @@ static void loop_advance(eng_ctx *c, eng__centry *ce, int64_t n, int brk)
         eng__cache_put(a, &en, 0);
         eng__op_entry(r, &en, 1);
         eng__op_event(r, "loop.iteration", f);
+        free(ipath);
         int64_t old = n - a->e->cfg.keep_iterations;
         if (old >= 0) {
-            snprintf(ipath, sizeof ipath, "%s/%lld", ce->e.path, (long long)old);
+            ipath = iter_path(ce->e.path, old);
             eng__cache_del_tree(a, ipath);
-            eng__op_add(r, ENG__OP_TREE_DEL)->s1 = strdup(ipath);
+            eng__op_add(r, ENG__OP_TREE_DEL)->s1 = ipath;
         }
     }
 }
@@ -222,8 +231,7 @@ int eng_loop(eng_ctx *c, const char *name, eng_loop_fn body, void *arg)
         eng__entry en = new_entry(c, path, name, ENG__K_LOOP, seq);
         eng__cache_put(a, &en, 0);
         ce = eng__cache_get(a, path);
-        char ipath[512];
-        snprintf(ipath, sizeof ipath, "%s/0", path);
+        char *ipath = iter_path(path, 0);
         eng__entry it = {.path = ipath, .parent = path, .name = "0",
                          .seq = 0, .kind = ENG__K_ITER,
                          .status = ENG__E_RUNNING, .started_at = en.started_at,
@@ -235,6 +243,7 @@ int eng_loop(eng_ctx *c, const char *name, eng_loop_fn body, void *arg)
         cJSON *f = cJSON_CreateObject();
         cJSON_AddStringToObject(f, "path", path);
         eng__op_event(r, "loop.started", f);
+        free(ipath);
     }
     free(path);
     eng__scope *outer = c->sc;
@@ -412,9 +421,9 @@ int eng_sleep(eng_ctx *c, const char *name, int64_t ms)
 {
     eng__actor *a = c->a;
     /* The deadline is fixed by the first run; later runs reuse it. */
-    char sk[512];
-    snprintf(sk, sizeof sk, "%s\x1f%d", c->sc->parent, c->sc->seq);
+    char *sk = eng__seqkey(c->sc->parent, c->sc->seq);
     eng__centry *at = eng__map_get(&a->seqs, sk);
+    free(sk);
     int64_t until = at && at->e.kind == ENG__K_SLEEP ? at->e.deadline
                                                       : eng_now_ms() + ms;
     return eng_sleep_until(c, name, until);
@@ -469,7 +478,7 @@ static int branches(eng_ctx *c, const char *name, const eng_branch *b,
     if (asprintf(&prefix, "%s/", path) < 0)
         abort();
     eng__scope bs = {prefix, path, 0};
-    int suspended = 0, done = 0;
+    int done = 0;
     long won = -1;
     rc = 0;
     for (size_t i = 0; i < n && rc >= 0 && won < 0; i++) {
@@ -497,11 +506,9 @@ static int branches(eng_ctx *c, const char *name, const eng_branch *b,
             free(bprefix);
             if (a->halted)
                 rc = HALT;
-            else if (brc == ENG_SUSPEND)
-                suspended = 1;
             else if (brc < 0)
                 rc = brc;
-            else {
+            else if (brc != ENG_SUSPEND) {
                 bce = eng__cache_get(a, bpath);
                 entry_done(a, bce, "branch.completed", 0);
             }
@@ -540,7 +547,6 @@ static int branches(eng_ctx *c, const char *name, const eng_branch *b,
         return 0;
     }
     free(path);
-    (void)suspended;
     return ENG_SUSPEND;
 }
 

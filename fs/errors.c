@@ -79,20 +79,33 @@ static void fs__store(fs_errors *t, const char *key, const char *text)
     pthread_mutex_unlock(&t->mu);
 }
 
+void fs_printable(const char *in, char *out, size_t len)
+{
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)in; *p && o + 5 < len;
+         p++) {
+        if (*p < 0x20 || *p == 0x7f)
+            o += (size_t)snprintf(out + o, len - o, "\\x%02x", *p);
+        else
+            out[o++] = (char)*p;
+    }
+    out[o] = '\0';
+}
+
 void fs_error_set(fs_state *st, const char *key, int err, const char *fmt,
                   ...)
 {
-    char text[1024];
+    char raw[1024], text[4096], k[4 * FS_ERRKEY_MAX];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(text, sizeof(text), fmt, ap);
+    vsnprintf(raw, sizeof(raw), fmt, ap);
     va_end(ap);
-    /* One line per reason: the file is read with cat, the log by line. */
-    for (char *p = text; *p; p++)
-        if (*p == '\n' || *p == '\r')
-            *p = ' ';
+    /* One line per reason, and a name a user made up cannot forge a line
+     * of the log or a terminal escape: control bytes are shown as \xNN. */
+    fs_printable(raw, text, sizeof(text));
+    fs_printable(key, k, sizeof(k));
     fs__store(st->errors, key, text);
-    eng_log("refused (%s) on %s: %s", strerror(-err), key, text);
+    eng_log("refused (%s) on %s: %s", strerror(-err), k, text);
 }
 
 int fs_error_get(fs_errors *t, const char *key, char **buf, size_t *len)

@@ -132,6 +132,8 @@ void fs_errors_free(fs_errors *t);
 /* Records REASON as the last refusal under KEY and logs it. */
 void fs_error_set(fs_state *st, const char *key, int err, const char *fmt,
                   ...) __attribute__((format(printf, 4, 5)));
+/* IN with control bytes written as \xNN, for the log and error files. */
+void fs_printable(const char *in, char *out, size_t len);
 /* A copy of the reason under KEY plus "\n", or "" when none. */
 int fs_error_get(fs_errors *t, const char *key, char **buf, size_t *len);
 /* Forgets reasons under KEY (an actor destroyed). */

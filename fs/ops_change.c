@@ -91,15 +91,20 @@ void fs_op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 
 static int fs__actor_create(fs_state *st, const char *name)
 {
-    char type[FS_NAME_MAX], key[FS_NAME_MAX], reason[512] = "";
+    char type[FS_NAME_MAX], key[FS_NAME_MAX], reason[512] = "", shown[1200];
+    fs_printable(name, shown, sizeof(shown));
     int rc = eng_actor_parse(name, type, sizeof(type), key, sizeof(key));
     if (rc < 0) {
-        eng_log("mkdir %s refused: not TYPE or TYPE@KEY", name);
-        return strlen(name) > 2 * 200 ? -ENAMETOOLONG : -EINVAL;
+        const char *at = strchr(name, '@');
+        int too_long = at ? strlen(at + 1) > 200 || (size_t)(at - name) > 200
+                          : strlen(name) > 200;
+        eng_log("mkdir %s refused: %s", shown,
+                too_long ? "name over 200 bytes" : "not TYPE or TYPE@KEY");
+        return too_long ? -ENAMETOOLONG : -EINVAL;
     }
     rc = eng_actor_create(st->e, type, key, reason, sizeof(reason));
     if (rc < 0) {
-        eng_log("mkdir %s refused: %s", name,
+        eng_log("mkdir %s refused: %s", shown,
                 reason[0] ? reason : strerror(-rc));
         return rc;
     }

@@ -19,7 +19,7 @@ refused "mkdir @key" "Invalid argument" mkdir "$MNT/@key"
 refused "mkdir with a tab" "Invalid argument" mkdir "$MNT/counter@a$(printf '\t')b"
 refused "mkdir with a newline" "Invalid argument" mkdir "$MNT/counter@a
 b"
-refused "mkdir with a 210-byte key" "Invalid argument" \
+refused "mkdir with a 210-byte key" "File name too long" \
   mkdir "$MNT/counter@$(printf 'k%.0s' $(seq 210))"
 refused "mkdir with a 300-byte name" "File name too long" \
   mkdir "$MNT/counter@$(printf 'k%.0s' $(seq 300))"
@@ -28,6 +28,8 @@ refused "key file with a control character" "Invalid argument" \
 refused "key file of 250 bytes" "File name too long" \
   bash -c "echo '{\"n\": 1}' > '$Q/$(printf 'k%.0s' $(seq 250))'"
 assert_eq "$(jq .count "$C/state.json")" 0 "nothing enqueued"
+grep -q 'a\\x09b' "$LOG" || fail "a tab in a name is shown escaped in the log"
+grep -q '^b refused' "$LOG" && fail "a newline in a name forged a log line"
 # Whatever the spelling, a path stays inside the mount.
 assert_eq "$(cat "$C/../counter/./type")" counter "dot components"
 refused "unknown actor" "No such file" cat "$MNT/counter@nobody/type"

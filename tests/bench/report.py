@@ -363,7 +363,10 @@ def main():
                    f"{i['rss_mb']:.1f} MB after {i['settle_s']} s more idle, when the "
                    f"engine has evicted them (heap in use {i['heap_mb']:.1f} MB): "
                    f"{i['bytes_per_actor']:,.0f} bytes of RSS per actor. "
-                   f"Waking {i['wakes']:,} random ones (enqueue until the state "
+                   + (f"(Diagnostic: after malloc_trim(0), which the engine does not "
+                      f"call, RSS would be {i['rss_after_trim_kb'] / 1024:.1f} MB.) "
+                      if "rss_after_trim_kb" in i else "")
+                   + f"Waking {i['wakes']:,} random ones (enqueue until the state "
                    f"changes): p50 {i['wake_p50_ms']:.3f} ms, p99 {i['wake_p99_ms']:.3f} ms.")
     else:
         out.append(f"Not measured: {skipped(rows, 'idle') or 'not run'}.")

@@ -125,7 +125,9 @@ static hier *hier_get(const char *base, int v2)
 /* Our directory under the daemon's cgroup in a hierarchy mounted at MNT. */
 static int make_base(const char *mnt, const char *own, char *base, size_t len)
 {
-    snprintf(base, len, "%s%s/actorfs-vm-%d", mnt, own, (int)getpid());
+    int n = snprintf(base, len, "%s%s/actorfs-vm-%d", mnt, own, (int)getpid());
+    if (n < 0 || (size_t)n >= len)
+        return -ENAMETOOLONG;
     if (mkdir(base, 0755) < 0 && errno != EEXIST)
         return -errno;
     return 0;

@@ -237,21 +237,15 @@ static int fs__serve(fs__run *r, fs_state *st, const fs_opts *o)
         return fs__fail(r, FS_EXIT_SYSTEM, "cannot start the notifier: %s",
                         strerror(-rc));
     }
-    /* A shell starts background jobs with SIGINT ignored, and libfuse
-     * only handles signals left at their default: kill -INT must work. */
-    signal(SIGINT, SIG_DFL);
-    signal(SIGTERM, SIG_DFL);
-    signal(SIGHUP, SIG_DFL);
-    if (fuse_set_signal_handlers(st->se) != 0) {
+    fs_signals *sigs;
+    rc = fs_signals_start(st->se, &sigs);
+    if (rc < 0) {
+        fs_announce_stop(st);
+        fs_notify_stop(st);
         fuse_session_unmount(st->se);
-        return fs__fail(r, FS_EXIT_SYSTEM, "cannot set signal handlers");
+        return fs__fail(r, FS_EXIT_SYSTEM, "cannot start the signal thread: %s",
+                        strerror(-rc));
     }
-    sigset_t sigs;
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGTERM);
-    sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGHUP);
-    pthread_sigmask(SIG_UNBLOCK, &sigs, NULL);
     eng_log("mounted on %s, data in %s", st->mountpoint,
             st->data_dir);
     if (r->report_fd >= 0) {
@@ -268,16 +262,14 @@ static int fs__serve(fs__run *r, fs_state *st, const fs_opts *o)
     }
     rc = lc ? fuse_session_loop_mt(st->se, lc) : -ENOMEM;
     fuse_loop_cfg_destroy(lc);
-    fuse_remove_signal_handlers(st->se);
-    /* Keep the signals off the engine's last moments: a second SIGTERM
-     * must not kill the process with commits in flight. */
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    int caught = fs_signals_stop(sigs);
     /* Announcing ends before the session's descriptor goes away. */
     fs_announce_stop(st);
     fs_notify_stop(st);
     fuse_session_unmount(st->se);
-    eng_log("unmounted (%s)",
-            rc > 0 ? strsignal(rc) : rc < 0 ? strerror(-rc) : "fusermount3 -u");
+    eng_log("unmounted (%s)", caught     ? strsignal(caught)
+                              : rc < 0 ? strerror(-rc)
+                                       : "fusermount3 -u");
     return rc < 0 ? FS_EXIT_SYSTEM : FS_EXIT_OK;
 }
 
@@ -299,8 +291,7 @@ int fs_daemon_run(const fs_opts *o)
     if (!o->foreground && (rc = fs__daemonize(&r, data)) >= 0)
         return rc;
 
-    /* Threads made from here on (engine, notifier) never take the
-     * termination signals: only the FUSE loop does, so it wakes. */
+    /* Blocked in every thread made from here on: signals.c takes them. */
     sigset_t sigs;
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);

@@ -260,6 +260,14 @@ int fs_announce_op(fs_state *st, fs_ann_op op, const char *path);
 int fs_announce_req(fs_state *st, fuse_req_t req, fs_ann_op *op, char *path,
                     size_t len);
 
+/* ---- signals (signals.c) ---------------------------------------------- */
+
+typedef struct fs_signals fs_signals;
+/* From the main thread, with the signals blocked, before the loop. */
+int fs_signals_start(struct fuse_session *se, fs_signals **out);
+/* After the loop: the signal that ended it, or 0. */
+int fs_signals_stop(fs_signals *s);
+
 /* ---- the operations (ops_*.c) ----------------------------------------- */
 
 extern const struct fuse_lowlevel_ops fs_ops;

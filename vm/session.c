@@ -3,9 +3,11 @@
  * closeSession actions, the registry of live sessions and their files.
  *
  * A session is one agent process in the VM's sandbox speaking ACP
- * (acp.c).  It lives in memory only: it ends with closeSession or when
- * the daemon stops (steps open and close their sessions, so a replay
- * never needs an old one).  Its files are DATA/vm/NAME/sessions/ID/info
+ * (acp.c).  It lives in memory only: it ends with closeSession, when the
+ * daemon stops, or after an hour unused (a step that died between
+ * createSession and closeSession must not leave its agent running
+ * forever; steps open and close their sessions, so a replay never needs
+ * an old one).  Its files are DATA/vm/NAME/sessions/ID/info
  * (JSON, replaced atomically) and transcript (JSON lines, appended and
  * flushed as they come so `tail -f` follows).  The session's env values
  * are its credentials: they reach the agent's environment and nothing
@@ -36,8 +38,11 @@ typedef struct sess {
     char *stop_reason;
     char *error;
     int64_t created_ms;
+    int64_t used_ms; /* when an action last had it */
     struct sess *next;
 } sess;
+
+#define IDLE_MS (3600 * 1000)
 
 static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
 static sess *reg;
@@ -222,6 +227,34 @@ static const char *policy_of(const cJSON *args, char *err, size_t errlen)
     return NULL;
 }
 
+static void end_session(sess *s, const char *status);
+
+/* Ends the sessions nobody used for IDLE_MS (checked when a new one is
+ * made: that is when their agents would pile up). */
+static void reap_idle(void)
+{
+    int64_t now = vm__mono_ms();
+    sess *idle = NULL;
+    pthread_mutex_lock(&reg_mu);
+    for (sess **pp = &reg; *pp != NULL;) {
+        sess *s = *pp;
+        if (!s->busy && now - s->used_ms > IDLE_MS) {
+            *pp = s->next;
+            s->next = idle;
+            idle = s;
+        } else {
+            pp = &s->next;
+        }
+    }
+    pthread_mutex_unlock(&reg_mu);
+    while (idle != NULL) {
+        sess *next = idle->next;
+        eng_log("vm@%s: session %s unused for an hour: closing it", idle->vm, idle->id);
+        end_session(idle, "expired");
+        idle = next;
+    }
+}
+
 int vm__session_create_action(eng_actx *a, const cJSON *args, cJSON **result)
 {
     const char *vm = eng_actx_key(a);
@@ -250,6 +283,7 @@ int vm__session_create_action(eng_actx *a, const cJSON *args, cJSON **result)
         eng_actx_error(a, "vm@%s: %s", vm, err);
         return rc;
     }
+    reap_idle();
     char *command = NULL;
     if ((rc = vm__conf_agent(agent->valuestring, &command, err, sizeof err)) < 0) {
         eng_actx_error(a, "%s", err);
@@ -283,6 +317,7 @@ int vm__session_create_action(eng_actx *a, const cJSON *args, cJSON **result)
     s->command = command;
     s->status = "starting";
     s->created_ms = eng_now_ms();
+    s->used_ms = vm__mono_ms();
     char **envv = NULL;
     if (s->vm == NULL || s->agent == NULL || make_id(s->id, sizeof s->id) < 0 ||
         sess_dir(s, NULL, path, sizeof path) < 0) {
@@ -372,8 +407,10 @@ static sess *take(eng_actx *a, const cJSON *args, const char *action, int *rc)
         *rc = -EBUSY;
         return NULL;
     }
-    if (s != NULL)
+    if (s != NULL) {
         s->busy = 1;
+        s->used_ms = vm__mono_ms();
+    }
     pthread_mutex_unlock(&reg_mu);
     if (s == NULL) {
         eng_actx_error(a, "vm@%s: no live session '%s' (sessions end with "
@@ -387,6 +424,7 @@ static void give_back(sess *s)
 {
     pthread_mutex_lock(&reg_mu);
     s->busy = 0;
+    s->used_ms = vm__mono_ms();
     pthread_mutex_unlock(&reg_mu);
 }
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bugFixer fixes the demo repository: the agent (the test agent aliased as
 # claude) follows the issue, run-tests records exit code 0, the state says
-# so, and the journal holds the five entries of iteration 0.  The API key
+# so, and the journal holds the five entries of iteration 0, which a user
+# watching with inotifywait sees appear in order.  The API key
 # the daemon passes to the agent's session appears nowhere on disk or in
 # the mount.
 . "$(dirname "$0")/ex_lib.sh"
@@ -14,8 +15,17 @@ issue=$(cat "$SRC/examples/demo/issue.txt")
 assert_eq "$(jq -c . "$MNT/bugFixer/state.json")" \
   '{"lastIssue":null,"lastExitCode":null}' "initial state"
 
+inotifywait -m -r -e create --format '%w%f' "$MNT/bugFixer/steps" \
+  >"$AF_TMP/created" 2>"$AF_TMP/watch.err" &
+wait_for 10 grep -q 'Watches established' "$AF_TMP/watch.err" \
+  || fail "inotifywait did not start"
 ex_fix calc "$issue"
 ex_wait_done bugFixer fix-bug-loop 0
+seen() {
+  [ "$(sed -n "s|^$MNT/bugFixer/steps/fix-bug-loop/0/||p" "$AF_TMP/created" | paste -sd' ')" \
+    = "clone-repo fix-bug run-tests record-result" ]
+}
+wait_for 5 seen || fail "inotifywait saw: $(cat "$AF_TMP/created")"
 
 j=fix-bug-loop/0
 assert_eq "$(ex_entry bugFixer $j/run-tests | jq -c .output)" 0 "run-tests output"

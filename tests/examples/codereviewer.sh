@@ -7,14 +7,16 @@
 ex_start
 mkdir "$MNT/vm@reviewer" || fail "mkdir vm@reviewer"
 home=$MNT/vm@reviewer/fs/home/user
-# The code line comes first: the FIXME line itself contains OLD too.
-ex_vm_exec reviewer "mkdir -p src && cat > src/greet.js <<'JS'
+mkdir -p "$home/src" || fail "mkdir in the VM's fs/"
+# The FIXME is the review's input; the fix changes the code line (and the
+# comment, which quotes OLD too: the assertions look at the code line).
+cat > "$home/src/greet.js" <<'JS' || fail "cannot write the file to review"
 function greet(name) {
   return 'Helo, ' + name;
 }
-// FIXME: replace \"'Helo, '\" with \"'Hello, '\"
+// FIXME: replace "'Helo, '" with "'Hello, '"
 module.exports = { greet };
-JS"
+JS
 assert_ok grep -q 'FIXME: replace "' "$home/src/greet.js"
 assert_eq "$(jq -c . "$MNT/codeReviewer/state.json")" '{"reviewedFiles":0}' \
   "initial state"
@@ -36,7 +38,7 @@ for e in wait-code-review review read-review fix record-review; do
 done
 
 # A second file with nothing to fix: "No findings.", still counted.
-ex_vm_exec reviewer "echo 'const x = 1;' > src/clean.js"
+echo 'const x = 1;' > "$home/src/clean.js" || fail "cannot write clean.js"
 echo '{"filePath":"/home/user/src/clean.js"}' > "$MNT/codeReviewer/queues/codeReview/new"
 ex_wait_done codeReviewer code-review-loop 1
 assert_ok grep -q 'No findings.' "$home/review.md"

@@ -52,23 +52,25 @@ static const eng_step_opts bf_exec_opts = {.timeout_ms = BF_EXEC_TIMEOUT_MS};
 static int bf_clone_repo(eng_sctx *s, const cJSON *input, cJSON **output)
 {
     *output = NULL;
-    char *repo = ex_sh_quote(cJSON_GetStringValue(input));
-    if (repo == NULL) {
+    if (!cJSON_IsString(input)) {
+        eng_sctx_error(s, "clone-repo: the message has no repo string");
+        return -EINVAL;
+    }
+    /* "--" keeps a repo string starting with "-" from being an option. */
+    char *repo = ex_sh_quote(input->valuestring);
+    char *cmd = NULL;
+    if (repo == NULL ||
+        asprintf(&cmd, "rm -rf " BF_REPO_DIR " && git clone -q -- %s " BF_REPO_DIR,
+                 repo) < 0) {
+        free(repo);
         eng_sctx_error(s, "clone-repo: out of memory");
         return -ENOMEM;
     }
-    char cmd[4096];
-    int n = snprintf(cmd, sizeof cmd,
-                     "rm -rf " BF_REPO_DIR " && git clone -q -- %s " BF_REPO_DIR,
-                     repo);
     free(repo);
-    if (n < 0 || (size_t)n >= sizeof cmd) {
-        eng_sctx_error(s, "clone-repo: the repository name is too long");
-        return -ENAMETOOLONG;
-    }
 
     ex_exec_result r;
     int rc = ex_vm_exec(s, BF_VM, cmd, BF_EXEC_TIMEOUT_MS - BF_EXEC_SLACK_MS, &r);
+    free(cmd);
     if (rc < 0)
         return rc;
     if (r.exit_code != 0 || r.timed_out) {
@@ -86,7 +88,11 @@ static int bf_clone_repo(eng_sctx *s, const cJSON *input, cJSON **output)
 static int bf_fix_bug(eng_sctx *s, const cJSON *input, cJSON **output)
 {
     *output = NULL;
-    const char *issue = cJSON_GetStringValue(input);
+    if (!cJSON_IsString(input)) {
+        eng_sctx_error(s, "fix-bug: the message has no issue string");
+        return -EINVAL;
+    }
+    const char *issue = input->valuestring;
     char *prompt;
     if (asprintf(&prompt, "Fix the bug described in issue: %s", issue) < 0) {
         eng_sctx_error(s, "fix-bug: out of memory");

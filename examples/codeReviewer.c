@@ -30,10 +30,14 @@ static const eng_step_opts cr_agent_opts = {.timeout_ms = 30 * 60 * 1000};
 static int cr_review(eng_sctx *s, const cJSON *input, cJSON **output)
 {
     *output = NULL;
+    if (!cJSON_IsString(input)) {
+        eng_sctx_error(s, "review: the message has no filePath string");
+        return -EINVAL;
+    }
     char *prompt;
     if (asprintf(&prompt,
                  "Review the code at %s and write your findings to " CR_REVIEW_PATH,
-                 cJSON_GetStringValue(input)) < 0) {
+                 input->valuestring) < 0) {
         eng_sctx_error(s, "review: out of memory");
         return -ENOMEM;
     }
@@ -65,9 +69,13 @@ static int cr_read_review(eng_sctx *s, const cJSON *input, cJSON **output)
 static int cr_fix(eng_sctx *s, const cJSON *input, cJSON **output)
 {
     *output = NULL;
+    if (!cJSON_IsString(input)) {
+        eng_sctx_error(s, "fix: read-review gave no text");
+        return -EINVAL;
+    }
     char *prompt;
     if (asprintf(&prompt, "Apply the following review feedback:\n\n%s",
-                 cJSON_GetStringValue(input)) < 0) {
+                 input->valuestring) < 0) {
         eng_sctx_error(s, "fix: out of memory");
         return -ENOMEM;
     }

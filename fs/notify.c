@@ -346,16 +346,35 @@ static void fs__op_add_copy(fs__ops *o, fs_ann_op op, const char *path)
 }
 
 /* A new steps entry: its not-yet-announced directories first. */
+/* 1 if someone looked at a directory on the way to the entry at PATH
+ * (from its parent up to the actor's steps/). */
+static int fs__entry_watched(fs_state *st, char *path, size_t base)
+{
+    int watched = 0;
+    char *end = path + strlen(path);
+    for (char *s = strrchr(path, '/'); s && !watched && s >= path + base;
+         s = strrchr(path, '/')) {
+        *s = '\0';
+        watched = fs_ino_watched(st->inodes, path);
+    }
+    for (char *p = path; p < end; p++)
+        if (*p == '\0')
+            *p = '/';
+    return watched;
+}
+
 static void fs__entry_created(fs_state *st, fs__ops *o, fs__ev *e)
 {
     fs_notify *nt = st->notify;
     int is_dir = 0;
-    if (eng_steps_stat(st->e, e->type, e->key, e->steps, &is_dir) < 0)
-        return; /* already gone: nothing to show */
     char *steps_root = strstr(e->path, "/steps/");
     if (!steps_root)
         return;
     size_t base = (size_t)(steps_root - e->path) + strlen("/steps");
+    if (!fs__entry_watched(st, e->path, base))
+        return; /* nobody looks: not even worth a journal read */
+    if (eng_steps_stat(st->e, e->type, e->key, e->steps, &is_dir) < 0)
+        return; /* already gone: nothing to show */
     for (char *s = strchr(e->path + base + 1, '/'); s; s = strchr(s + 1, '/')) {
         *s = '\0';
         if (!fs__dir_known(nt, e->path)) {
@@ -433,23 +452,46 @@ static void fs__plan(fs_state *st, fs__ev *batch, fs__ops *o)
     }
 }
 
+static const fs__ops *fs__sorting; /* qsort has no context argument */
+
+static int fs__by_path(const void *a, const void *b)
+{
+    size_t i = *(const size_t *)a, j = *(const size_t *)b;
+    int c = strcmp(fs__sorting->v[i].path, fs__sorting->v[j].path);
+    return c ? c : (i > j) - (i < j);
+}
+
 /* One IN_MODIFY per file per batch (the last, after the creates); under
- * a backlog, a file created and removed within the batch not at all. */
+ * a backlog, a file created and removed within the batch not at all.
+ * Sorted by path, so a batch of any size costs n log n. */
 static void fs__coalesce(fs__ops *o, int backlog)
 {
-    for (size_t i = 0; i < o->n; i++) {
-        fs__op *a = &o->v[i];
-        for (size_t j = i + 1; j < o->n && !a->skip; j++) {
-            fs__op *b = &o->v[j];
-            if (b->skip || strcmp(a->path, b->path) != 0)
-                continue;
-            if (a->op == FS_ANN_MODIFY && b->op == FS_ANN_MODIFY)
-                a->skip = 1;
-            else if (backlog && a->op == FS_ANN_CREATE &&
-                     b->op == FS_ANN_UNLINK)
-                a->skip = b->skip = 1;
-        }
+    size_t *ix = malloc(o->n * sizeof(*ix));
+    if (!ix)
+        return;
+    for (size_t i = 0; i < o->n; i++)
+        ix[i] = i;
+    fs__sorting = o;
+    qsort(ix, o->n, sizeof(*ix), fs__by_path);
+    for (size_t k = 0; k + 1 < o->n; k++) {
+        fs__op *a = &o->v[ix[k]];
+        fs__op *b = &o->v[ix[k + 1]];
+        if (strcmp(a->path, b->path) != 0 || a->skip)
+            continue;
+        if (a->op == FS_ANN_MODIFY && b->op == FS_ANN_MODIFY)
+            a->skip = 1;
+        else if (backlog && a->op == FS_ANN_CREATE && b->op == FS_ANN_UNLINK)
+            a->skip = b->skip = 1;
     }
+    free(ix);
+}
+
+static int fs__stopping(fs_notify *nt)
+{
+    pthread_mutex_lock(&nt->mu);
+    int stop = nt->stop;
+    pthread_mutex_unlock(&nt->mu);
+    return stop;
 }
 
 static void fs__perform(fs_state *st, const fs__op *op)
@@ -487,7 +529,7 @@ static void fs__process(fs_state *st, fs__ev *batch, size_t count)
     fs__ops o = {0};
     fs__plan(st, batch, &o);
     fs__coalesce(&o, count > FS__BACKLOG);
-    for (size_t i = 0; i < o.n; i++)
+    for (size_t i = 0; i < o.n && !fs__stopping(st->notify); i++)
         if (!o.v[i].skip)
             fs__perform(st, &o.v[i]);
     for (size_t i = 0; i < o.nowned; i++)

@@ -135,6 +135,7 @@ class Torture:
         self.kills = collections.Counter()
         self.fault_unreached = 0
         self.kills_in_start = 0
+        self.runs = []             # (cycle, kill mode, daemon pid)
         self.midstep_confirmed = 0
         self.reruns = 0
         self.drains = 0
@@ -275,13 +276,31 @@ class Torture:
         if strangers:
             self.violate("processed messages never sent: %s" % sorted(strangers)[:5])
         if st.get("count") != len(fin) or st.get("sum") != want_sum:
-            self.violate("state %s but %d distinct messages processed (sum %d)"
-                         % (st, len(fin), want_sum))
+            self.violate("state %s but %d distinct messages processed (sum %d)%s"
+                         % (st, len(fin), want_sum, self.explain(st.get("sum", 0) - want_sum)))
         if self.have_counter:
             cst = afs.read_json(os.path.join(self.mnt, "counter", "state.json"))
             n = len(self.led.c_acked)
             if cst.get("count") != n or cst.get("total") != n:
                 self.violate("counter state %s, %d acknowledged" % (cst, n))
+
+    def explain(self, dsum):
+        """Names the message(s) whose n is the sum's difference and their
+        step executions, with the runs (pid, kill mode) they happened in."""
+        with self.led.lock:
+            ids = [m for m, n in self.led.attempted.items() if n == abs(dsum)]
+        out = []
+        for m in ids:
+            lines = []
+            try:
+                with open(self.fx.path) as f:
+                    lines = [l.strip() for l in f if (" %s " % m) in l]
+            except OSError:
+                pass
+            out.append("; message %s (n=%d): %s" % (m, abs(dsum), " | ".join(lines)))
+        out.append("; runs (cycle mode pid): %s" % " ".join(
+            "%d:%s:%s" % r for r in self.runs[-12:]))
+        return "".join(out)
 
     def check_steps(self):
         root = os.path.join(self.mnt, "torture", "steps")
@@ -408,6 +427,7 @@ class Torture:
             self.kills_in_start += 1
             self.account_run()
             return
+        self.runs.append((self.cycles, env.get("ACTORFS_FAULT_KILL", mode), self.d.pid()))
         try:
             self.resolve()
             self.drain_and_check()

@@ -452,12 +452,11 @@ static void fs__plan(fs_state *st, fs__ev *batch, fs__ops *o)
     }
 }
 
-static const fs__ops *fs__sorting; /* qsort has no context argument */
-
-static int fs__by_path(const void *a, const void *b)
+static int fs__by_path(const void *a, const void *b, void *ud)
 {
+    const fs__ops *o = ud;
     size_t i = *(const size_t *)a, j = *(const size_t *)b;
-    int c = strcmp(fs__sorting->v[i].path, fs__sorting->v[j].path);
+    int c = strcmp(o->v[i].path, o->v[j].path);
     return c ? c : (i > j) - (i < j);
 }
 
@@ -471,8 +470,7 @@ static void fs__coalesce(fs__ops *o, int backlog)
         return;
     for (size_t i = 0; i < o->n; i++)
         ix[i] = i;
-    fs__sorting = o;
-    qsort(ix, o->n, sizeof(*ix), fs__by_path);
+    qsort_r(ix, o->n, sizeof(*ix), fs__by_path, o);
     for (size_t k = 0; k + 1 < o->n; k++) {
         fs__op *a = &o->v[ix[k]];
         fs__op *b = &o->v[ix[k + 1]];

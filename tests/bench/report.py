@@ -313,6 +313,10 @@ def main():
         if r:
             out.append(f"| {what} | {r['value']} |")
 
+    notes = [r["value"] for r in rows if r.get("bench") == "info" and r.get("what") == "build note"]
+    if notes:
+        out += [""] + [f"Build note: {n}." for n in notes]
+
     out += ["", "## Targets", ""]
     targets(rows, out)
 
@@ -344,7 +348,8 @@ def main():
     out.append("|---|---|---|")
     for r in rows:
         if r.get("bench") == "floor":
-            out.append(f"| floor: {r.get('label', r['name'])} | - | {r['us']:.1f} µs |")
+            src = r.get("source", "floors" if "count" in r else "fs_bench")
+            out.append(f"| floor: {r.get('label', r['name'])} ({src}) | - | {r['us']:.1f} µs p50 |")
     for r in merged(rows, "enqueue", ("source", "durability", "writers")):
         rate = f", {r['msgs_per_s']:,.0f} msg/s" if r.get("msgs_per_s") else ""
         rounds = f", median of {r['rounds']} rounds" if r.get("rounds") else ""

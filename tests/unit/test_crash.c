@@ -299,7 +299,7 @@ int main(void)
 {
     Suite *s = suite_create("crash");
     TCase *tc = tcase_create("core");
-    tcase_set_timeout(tc, 280);
+    tcase_set_timeout(tc, 400);
     tcase_add_test(tc, kill_before_commits);
     tcase_add_test(tc, kill_after_commits);
     tcase_add_test(tc, kill_mid_step);

@@ -19,13 +19,13 @@ ex_vm_exec bug-fixer 'git config --global core.hooksPath /srv/demo/hooks'
 # The test agent's hook, "sleep MS" on a line of its own, keeps the
 # agent's turn long enough to kill (and makes it change nothing, so the
 # tests still fail at the end: exit code 1 is the recorded result).
-ex_fix calc $'add() hangs, then answers wrong.\nsleep 3000'
+ex_fix calc $'add() hangs, then answers wrong.\nsleep 8000'
 
 # Killed mid-turn: fix-bug is running and the agent has said it sleeps.
 mid_turn() {
   jq -e '.status == "running"' "$MNT/bugFixer/steps/fix-bug-loop/0/fix-bug" \
     >/dev/null 2>&1 &&
-    grep -qs 'Sleeping 3000 ms' "$MNT"/vm@bug-fixer/sessions/*/transcript
+    grep -qs 'Sleeping 8000 ms' "$MNT"/vm@bug-fixer/sessions/*/transcript
 }
 wait_for 60 mid_turn || fail "fix-bug's agent turn never started"
 clone_before=$(ex_entry bugFixer fix-bug-loop/0/clone-repo)

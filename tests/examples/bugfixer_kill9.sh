@@ -40,6 +40,8 @@ assert_eq "$(ex_entry bugFixer fix-bug-loop/0/clone-repo)" "$clone_before" \
 assert_eq "$(cat "$home/clones.log")" clone "clones after the restart"
 nsessions=$(find "$MNT/vm@bug-fixer/sessions" -mindepth 1 -maxdepth 1 | wc -l)
 assert_eq "$nsessions" 2 "agent sessions (the interrupted one and the rerun)"
+closed=$(cat "$MNT"/vm@bug-fixer/sessions/*/info | jq -s 'map(select(.stopReason == "end_turn")) | length')
+assert_eq "$closed" 1 "sessions whose turn ended (the kill came mid-turn)"
 assert_eq "$(ex_entry bugFixer fix-bug-loop/0/fix-bug | jq -r .status)" completed \
   "fix-bug after the restart"
 assert_eq "$(jq -c .lastExitCode "$MNT/bugFixer/state.json")" 1 "lastExitCode"

@@ -8,6 +8,7 @@ torture, I/O fault, load and security tests so that each of them mounts
 and waits the same way.
 """
 
+import ctypes
 import errno
 import json
 import os
@@ -49,6 +50,18 @@ def unmount(mnt):
         if os.path.ismount(mnt) or _dead_mount(mnt):
             subprocess.run(["umount", "-l", mnt], stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL, check=False)
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_MNT_FORCE = 1
+
+
+def abort_mount(mnt):
+    """umount2(MNT_FORCE): FUSE aborts the connection (every pending and
+    later request fails with ENOTCONN); the unmount itself may fail, busy.
+    Called in this process on purpose: a forked umount would inherit this
+    process's descriptors on the hung mount and hang flushing them."""
+    _libc.umount2(os.fsencode(mnt), _MNT_FORCE)
 
 
 def _dead_mount(mnt):
@@ -110,7 +123,7 @@ class Daemon:
         A killed daemon whose thread is stuck in the kernel on its own
         mount cannot finish dying, and keeps /dev/fuse open, so nothing
         ever answers the mount's requests.  After GRACE seconds the FUSE
-        connection is aborted (umount -f) so that everyone moves on; such
+        connection is aborted (abort_mount) so that everyone moves on; such
         hangs are counted in kill_hangs, for the caller to report."""
         if self.proc is None:
             return None
@@ -120,8 +133,7 @@ class Daemon:
             rc = self.proc.wait(timeout=grace)
         except subprocess.TimeoutExpired:
             self.kill_hangs += 1
-            subprocess.run(["umount", "-f", self.mnt], stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL, check=False)
+            abort_mount(self.mnt)
             rc = self.proc.wait(timeout=30)
         unmount(self.mnt)
         self.proc = None

@@ -12,6 +12,8 @@ int main(int argc, char **argv)
     fs_opts o;
     char err[512];
     int rc = fs_opts_parse(argc, argv, &o, err, sizeof(err));
+    if (rc == 0)
+        rc = fs_opts_absolute(&o);
     if (rc < 0) {
         fprintf(stderr, "actorfs: %s\n", err[0] ? err : "out of memory");
         fs_opts_free(&o);

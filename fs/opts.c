@@ -257,6 +257,40 @@ int fs_opts_parse(int argc, char **argv, fs_opts *o, char *err,
     return 0;
 }
 
+/* *P made absolute (a daemon works from /); left as is if it does not
+ * resolve, so the later error names what the user typed. */
+static int fs__absolute(char **p)
+{
+    if (!*p || (*p)[0] == '/' || !strchr(*p, '/'))
+        return 0; /* absolute, or a bare name dlopen looks up itself */
+    char *abs = realpath(*p, NULL);
+    if (!abs)
+        return errno == ENOMEM ? -ENOMEM : 0;
+    free(*p);
+    *p = abs;
+    return 0;
+}
+
+int fs_opts_absolute(fs_opts *o)
+{
+    int rc = fs__absolute(&o->agents_conf);
+    for (size_t i = 0; i < o->nloads && rc == 0; i++)
+        rc = fs__absolute(&o->loads[i]);
+    for (size_t i = 0; i < o->nmounts && rc == 0; i++) {
+        char **host = &o->mount_strs[i * 3 + 1];
+        if ((*host)[0] != '/' && !strchr(*host, '/')) {
+            char *dotted = NULL;
+            if (asprintf(&dotted, "./%s", *host) < 0)
+                return -ENOMEM;
+            free(*host);
+            *host = dotted;
+        }
+        rc = fs__absolute(host);
+        o->mounts[i].host_dir = *host;
+    }
+    return rc;
+}
+
 static void fs__free_strv(char **v, size_t n)
 {
     for (size_t i = 0; i < n; i++)

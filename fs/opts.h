@@ -36,6 +36,8 @@ typedef struct {
 /* Parses argv; -EINVAL with a reason for a usage error. */
 int fs_opts_parse(int argc, char **argv, fs_opts *o, char *err,
                   size_t errlen);
+/* Makes --load, --agents-conf and --vm-ro host paths absolute. */
+int fs_opts_absolute(fs_opts *o);
 void fs_opts_free(fs_opts *o);
 void fs_opts_usage(FILE *f);
 

@@ -35,10 +35,14 @@ af_mounted && fail "mounted despite the failure"
 out=$("$ACTORFS_BIN" "$AF_TMP/no/such/dir" --data "$DATA" -f 2>&1)
 assert_eq "$?" 111 "exit code for a missing mount point"
 
-# Daemon mode: returns once the mount is up; the log goes to DATA.
-"$ACTORFS_BIN" "$MNT" --data "$DATA" || fail "daemon start exit $?"
+# Daemon mode: returns once the mount is up; the log goes to DATA; a
+# relative --load still works although the daemon runs from /.
+(cd "$(dirname "$FSTEST_PLUGIN")" &&
+  "$ACTORFS_BIN" "$MNT" --data "$DATA" --load "./$(basename "$FSTEST_PLUGIN")") \
+  || fail "daemon start exit $?"
 af_mounted || fail "the daemon returned before mounting"
 assert_eq "$(cat "$MNT/counter/type")" counter "daemon serves"
+assert_eq "$(cat "$MNT/fstest/type")" fstest "relative --load in daemon mode"
 grep -q 'mounted on' "$DATA/actorfs.log" || fail "no log in DATA/actorfs.log"
 dpid=$(pgrep -f -- "$ACTORFS_BIN $MNT --data" | head -n 1)
 [ -n "$dpid" ] || fail "no daemon process"

@@ -2,10 +2,11 @@
  * ops.c - the table of FUSE low-level operations and what they share.
  *
  * Every operation a user can reach is implemented, so none surfaces as
- * ENOSYS: what the tree does not allow is EPERM or EACCES.  Entries and
- * attributes are not cached (timeouts 0) except the fixed skeleton of an
- * actor, because the engine changes content without the kernel knowing;
- * notify.c invalidates what it announces.
+ * ENOSYS: what the tree does not allow is EPERM or EACCES.  Attributes are
+ * never cached and entries only for the fixed skeleton of an actor (1 s),
+ * because the engine changes content without the kernel knowing (and a
+ * watcher's stat must reach us, see inode.c); notify.c invalidates what
+ * it announces.
  */
 #include "fs.h"
 

@@ -99,6 +99,14 @@ int fs_vmfs_stat(fs_state *st, const fs_node *n, struct stat *sb)
     return rc;
 }
 
+/* What the daemon creates in a VM must belong to the VM's user, or the
+ * sandbox (uid VM_OWNER_UID on the host) could not change it. */
+static int fs__give_to_vm(int dfd, const char *name)
+{
+    return fs__errno(fchownat(dfd, name, VM_OWNER_UID, VM_OWNER_GID,
+                              AT_SYMLINK_NOFOLLOW | (name[0] ? 0 : AT_EMPTY_PATH)));
+}
+
 int fs_vmfs_open(fs_state *st, const fs_node *n, int flags, mode_t mode,
                  int *fd)
 {
@@ -108,7 +116,20 @@ int fs_vmfs_open(fs_state *st, const fs_node *n, int flags, mode_t mode,
     /* The kernel passes each write's offset, O_APPEND included. */
     *fd = fs__beneath(root, n->sub, flags & ~O_APPEND, mode);
     close(root);
-    return *fd < 0 ? *fd : 0;
+    if (*fd < 0)
+        return *fd;
+    /* Everything in a VM root belongs to the VM: a root-owned file here
+     * is one this open has just created. */
+    struct stat sb;
+    if ((flags & O_CREAT) && fstat(*fd, &sb) == 0 && sb.st_uid == 0) {
+        int rc = fs__give_to_vm(*fd, "");
+        if (rc < 0) {
+            close(*fd);
+            *fd = -1;
+            return rc;
+        }
+    }
+    return 0;
 }
 
 int fs_vmfs_mknod(fs_state *st, const fs_node *n, mode_t mode)
@@ -120,6 +141,8 @@ int fs_vmfs_mknod(fs_state *st, const fs_node *n, mode_t mode)
     if (dfd < 0)
         return dfd;
     int rc = fs__errno(mknodat(dfd, name, mode, 0));
+    if (rc == 0)
+        rc = fs__give_to_vm(dfd, name);
     close(dfd);
     return rc;
 }
@@ -131,6 +154,8 @@ int fs_vmfs_mkdir(fs_state *st, const fs_node *n, mode_t mode)
     if (dfd < 0)
         return dfd;
     int rc = fs__errno(mkdirat(dfd, name, mode));
+    if (rc == 0)
+        rc = fs__give_to_vm(dfd, name);
     close(dfd);
     return rc;
 }
@@ -153,6 +178,8 @@ int fs_vmfs_symlink(fs_state *st, const char *target, const fs_node *n)
     if (dfd < 0)
         return dfd;
     int rc = fs__errno(symlinkat(target, dfd, name));
+    if (rc == 0)
+        rc = fs__give_to_vm(dfd, name);
     close(dfd);
     return rc;
 }

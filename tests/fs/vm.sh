@@ -69,6 +69,12 @@ os.close(fd)
 PY
 echo 'echo made > /home/user/made' > "$V/exec"
 assert_eq "$(cat "$V/fs/home/user/made")" made "echo CMD > exec runs CMD"
+# What the user creates through fs/ belongs to the VM's user, so the VM
+# can change it.
+mkdir "$V/fs/home/user/mine" && echo one > "$V/fs/home/user/mine/f"
+echo 'echo two >> /home/user/mine/f && touch /home/user/mine/g' > "$V/exec"
+assert_eq "$(cat "$V/fs/home/user/mine/f" | tr '\n' ' ')" "one two " "the VM appends to a file made through fs/"
+[ -e "$V/fs/home/user/mine/g" ] || fail "the VM creates in a directory made through fs/"
 out=$(cat "$V/exec" 2>&1) && fail "reading exec without a command"
 grep -q 'command line' "$V/error" || fail "exec reason: $(cat "$V/error")"
 out=$(bash -c "echo x > '$V/state.json'" 2>&1) && fail "vm state.json written"

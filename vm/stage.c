@@ -12,7 +12,8 @@
  *   vm/     a bind of DATA/vm (0711: traversable, not listable)
  *   agent/  a bind of the test agent's directory
  *   ro/N    a bind of the Nth --vm-ro host directory
- *   etc/    the sandbox's /etc: passwd and group with its `user`, and
+ *   etc/    the sandbox's /etc: passwd and group with its `user`, a
+ *           gitconfig, and
  *           binds of the few host files commands need (never shadow)
  *   dev/    a minimal /dev (its own tmpfs, root's and read-only to the
  *           sandbox): null, zero, full, random, urandom, tty bound from
@@ -46,6 +47,14 @@ static const char group_text[] =
     "root:x:0:\n"
     "user:x:1000:\n"
     "nogroup:x:65534:\n";
+/* git refuses repositories another user owns ("dubious ownership"), and
+ * in a VM every read-only host directory (--vm-ro) is another user's: the
+ * sandbox runs as an unprivileged uid.  The check protects one user from
+ * another on a shared host; a VM has one user, and what it can see was
+ * put there on purpose, so the VM trusts it. */
+static const char gitconfig_text[] =
+    "[safe]\n"
+    "\tdirectory = *\n";
 
 /* Undoes mountinfo's octal escapes (\040 for a space) in place. */
 static void unescape(char *s)
@@ -84,7 +93,7 @@ static const char *const etc_files[] = {
     "resolv.conf", "hosts", "nsswitch.conf", "host.conf", "gai.conf",
     "ssl", "ca-certificates", "ca-certificates.conf", "alternatives",
     "ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "protocols",
-    "services", "gitconfig", "mime.types", "os-release", "npmrc",
+    "services", "mime.types", "os-release", "npmrc",
 };
 
 static int mkdir_ok(const char *path, mode_t mode)
@@ -227,7 +236,8 @@ int vm__stage_setup(char *err, size_t errlen)
     }
     if ((rc = mkdir_ok(VM__STAGE "/etc", 0755)) < 0 ||
         (rc = write_text(VM__STAGE "/etc/passwd", passwd_text)) < 0 ||
-        (rc = write_text(VM__STAGE "/etc/group", group_text)) < 0) {
+        (rc = write_text(VM__STAGE "/etc/group", group_text)) < 0 ||
+        (rc = write_text(VM__STAGE "/etc/gitconfig", gitconfig_text)) < 0) {
         vm__err(err, errlen, "vm: writing %s/etc: %s", VM__STAGE, strerror(-rc));
         return rc;
     }

@@ -6,7 +6,6 @@
 . "$(dirname "$0")/ex_lib.sh"
 
 ex_start
-ex_vm_exec bug-fixer 'git config --global --add safe.directory /srv/demo/late.git'
 ex_fix late "$(cat "$SRC/examples/demo/issue.txt")"
 
 failed() { jq -e '.status == "failed"' "$MNT/bugFixer/status" >/dev/null 2>&1; }

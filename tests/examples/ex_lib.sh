@@ -36,21 +36,6 @@ ex_start() {
   af_start --agent claude=test --vm-ro "bug-fixer=$SRV:/srv/demo" "$@"
   wait_for 10 test -f "$MNT/bugFixer/state.json" \
     || fail "no bugFixer actor in the mount"
-  ex_trust_repos
-}
-
-# The VM's user is an unprivileged host uid, so root's repositories look
-# foreign to git inside ("dubious ownership").  As the demo does, the VM's
-# own ~/.gitconfig trusts exactly the read-only repositories, set with the
-# command git's error message suggests, run through the VM's exec file.
-ex_trust_repos() {
-  local vm=$MNT/vm@bug-fixer r
-  [ -d "$vm" ] || mkdir "$vm" || fail "mkdir vm@bug-fixer"
-  for r in "$SRV"/*.git; do
-    [ -d "$r" ] || continue
-    ex_vm_exec bug-fixer \
-      "git config --global --add safe.directory /srv/demo/$(basename "$r")"
-  done
 }
 
 # ex_vm_exec VM CMD: runs CMD in vm@VM through its exec transaction file

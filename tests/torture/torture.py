@@ -215,6 +215,10 @@ class Torture:
         for mid, body in list(self.led.unresolved.items()):
             self.alive_or_die()
             rc = self.write_job(mid, body, True)
+            if rc in (errno.ECONNABORTED, errno.ENOTCONN):
+                # The connection is gone: the daemon is dying (a fault-seam
+                # kill), though it may not be reaped yet.
+                self.d.wait_exit(10)
             if rc not in (0, errno.EEXIST):
                 self.alive_or_die()
                 self.violate("retry of %s after restart failed: %s"

@@ -511,7 +511,16 @@ static void fs__perform(fs_state *st, const fs__op *op)
     } else {
         if (!pino || !parent_watched || fs__suppressed(nt, op->path))
             return;
-        fuse_lowlevel_notify_inval_entry(st->se, pino, name, strlen(name));
+        /* Only actor directories are cached (entry_timeout 1 s); every
+         * name below them has timeout 0, so the helper's own lookup
+         * already revalidates it.  Invalidating an entry takes the parent
+         * directory's lock in the kernel: if the daemon is SIGKILLed while
+         * a client's create in that directory waits for a reply, the
+         * invalidation never returns, the dying daemon keeps /dev/fuse
+         * open and the mount hangs for good.  So invalidate only where it
+         * is needed. */
+        if (!slash)
+            fuse_lowlevel_notify_inval_entry(st->se, pino, name, strlen(name));
     }
     if (fs_announce_op(st, op->op, op->path) == 0 && op->op == FS_ANN_MKDIR) {
         /* inotifywait -r is about to watch it: so are we, at once, so

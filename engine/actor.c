@@ -311,6 +311,9 @@ void eng__actor_idle_check(eng__actor *a)
                 ENG__LBL(a));
         actor_evict(a);
         a->broken = 0;
+        /* No request of the actor is left (pending is 0): what the store
+         * holds is all a replay sees, so its writes may commit again. */
+        atomic_store(&a->wfail, 0);
         timer_arm(a, now + 200);
     } else if (a->loaded &&
                (e->cfg.evict_always || terminal(a->wst) ||

@@ -336,26 +336,38 @@ static void emit(eng *e, eng__wreq *r)
     }
 }
 
+/* An actor's request that fails leaves the loop thread's memory of that
+ * actor ahead of the store: its later requests were made from that memory
+ * (a run may have gone on past a step whose completion is in the failed
+ * request), so they are refused too until the actor is reloaded
+ * (eng__actor_idle_check).  The store then always holds a prefix of each
+ * actor's writes and a replay from it loses nothing. */
+static void fail(eng__wreq *r, int rc)
+{
+    r->rc = rc;
+    if (r->a)
+        atomic_store(&r->a->wfail, rc);
+}
+
 static void group(eng *e, eng__wreq *head)
 {
     const eng__store_ops *so = e->so;
     int rc = so->begin(e->st);
     for (eng__wreq *r = head; r; r = r->qnext) {
-        if (rc < 0) {
-            r->rc = rc;
-            continue;
-        }
-        int src = so->savepoint(e->st);
+        int src = rc < 0 ? rc : r->a ? atomic_load(&r->a->wfail) : 0;
+        if (src == 0)
+            src = so->savepoint(e->st);
         if (src < 0) {
-            r->rc = src;
+            fail(r, src);
             continue;
         }
         r->rc = apply(e, r);
         if (r->rc < 0) {
             so->rollback_to(e->st);
             wevs_free(r);
+            fail(r, r->rc);
         } else if ((src = so->release(e->st)) < 0)
-            r->rc = src;
+            fail(r, src);
     }
     if (rc == 0) {
         int f = eng__fault_kill_before();
@@ -370,7 +382,7 @@ static void group(eng *e, eng__wreq *head)
             so->rollback(e->st);
             for (eng__wreq *r = head; r; r = r->qnext)
                 if (r->rc == 0)
-                    r->rc = f;
+                    fail(r, f);
         } else
             eng__fault_kill_after();
     }

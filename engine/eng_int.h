@@ -160,6 +160,11 @@ typedef struct eng__actor {
     struct eng_sctx *steps;   /* in flight */
     eng__status last;         /* last status written */
 
+    /* set by the committer when a request of the actor fails (the
+     * -errno), cleared by the loop thread on the reload that follows: its
+     * requests in between are refused with it (commit.c) */
+    atomic_int wfail;
+
     /* state: any thread under smu */
     pthread_mutex_t smu;
     pthread_cond_t scv;

@@ -39,10 +39,12 @@ ex_start() {
 }
 
 # ex_vm_exec VM CMD: runs CMD in vm@VM through its exec transaction file
-# (write the command, read the result on the same descriptor); fails the
-# test unless it exits 0.  Prints the result's stdout.
+# (write the command, read the result on the same descriptor), making the
+# VM first if needed; fails the test unless it exits 0.  Prints stdout.
 ex_vm_exec() {
   local res
+  # mkdir gets-or-creates, as a workflow's first call to the VM would.
+  [ -d "$MNT/vm@$1" ] || mkdir "$MNT/vm@$1" || fail "mkdir vm@$1"
   res=$(exec 3<>"$MNT/vm@$1/exec" && printf '%s' "$2" >&3 && cat <&3) \
     || fail "exec in vm@$1 refused: $2"
   jq -e '.exitCode == 0' <<<"$res" >/dev/null || fail "exec in vm@$1 failed: $2: $res"

@@ -155,10 +155,7 @@ class Daemon:
         try:
             rc = self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            unmount(self.mnt)
-            self.proc = None
+            self.kill9()
             raise TestFailure("actorfs did not stop within %ds of SIGTERM" % timeout)
         unmount(self.mnt)
         self.proc = None

@@ -11,6 +11,12 @@
  * takes every process of the namespace with it, and SIGKILL to the outer
  * bubblewrap.  `done` is called once every handle is closed, so the
  * owner may free the process in it.
+ *
+ * Every sandbox gets the read end of one lifeline pipe (sandbox.c says
+ * what watches it).  Its write end is close-on-exec and made at the first
+ * spawn, on this thread: the announcer (fs/announce.c) is forked without
+ * exec after vm_register, and a copy of the write end in it would keep
+ * the sandboxes alive after the daemon died.
  */
 #include "vm_int.h"
 
@@ -46,6 +52,28 @@ struct vm__proc {
  * no new one starts. */
 static vm__proc *live;
 static int closing;
+static int lifeline[2] = {-1, -1};
+
+static int lifeline_open(char *err, size_t errlen)
+{
+    if (lifeline[1] >= 0)
+        return 0;
+    if (pipe2(lifeline, O_CLOEXEC) < 0) {
+        int rc = -errno;
+        vm__err(err, errlen, "pipe: %s", strerror(errno));
+        return rc;
+    }
+    return 0;
+}
+
+static void lifeline_close(void)
+{
+    for (int i = 0; i < 2; i++) {
+        if (lifeline[i] >= 0)
+            close(lifeline[i]);
+        lifeline[i] = -1;
+    }
+}
 
 void vm__proc_accept(void)
 {
@@ -209,8 +237,10 @@ int vm__proc_spawn(const vm__sandbox_spec *s, char **env, int want_stdin,
         vm__err(err, errlen, "the daemon is stopping");
         return -ESHUTDOWN;
     }
-    int rc = vm__sandbox_argv(s, &argv, err, errlen);
+    int rc = lifeline_open(err, errlen);
     if (rc < 0)
+        return rc;
+    if ((rc = vm__sandbox_argv(s, &argv, err, errlen)) < 0)
         return rc;
     vm__proc *p = calloc(1, sizeof *p);
     int info[2] = {-1, -1}, block[2] = {-1, -1};
@@ -236,7 +266,7 @@ int vm__proc_spawn(const vm__sandbox_spec *s, char **env, int want_stdin,
         uv_pipe_init(loop, &p->in, 0);
         p->pending++;
     }
-    uv_stdio_container_t stdio[5];
+    uv_stdio_container_t stdio[6];
     stdio[0].flags = want_stdin ? UV_CREATE_PIPE | UV_READABLE_PIPE : UV_IGNORE;
     stdio[0].data.stream = (uv_stream_t *)&p->in;
     stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
@@ -247,6 +277,8 @@ int vm__proc_spawn(const vm__sandbox_spec *s, char **env, int want_stdin,
     stdio[3].data.fd = info[1];
     stdio[4].flags = UV_INHERIT_FD;
     stdio[4].data.fd = block[0];
+    stdio[5].flags = UV_INHERIT_FD;
+    stdio[5].data.fd = lifeline[0];
     uv_process_options_t o = {0};
     o.exit_cb = on_exit_cb;
     o.file = argv[0];
@@ -257,7 +289,7 @@ int vm__proc_spawn(const vm__sandbox_spec *s, char **env, int want_stdin,
     o.uid = VM__HOST_UID;
     o.gid = VM__HOST_GID;
     o.stdio = stdio;
-    o.stdio_count = 5;
+    o.stdio_count = 6;
     p->cg = vm__cg_create();
     p->proc.data = p;
     rc = uv_spawn(loop, &p->proc, &o);
@@ -378,6 +410,7 @@ void vm__proc_kill_all(void *unused)
     closing = 1;
     for (vm__proc *p = live; p != NULL; p = p->next)
         vm__proc_kill(p);
+    lifeline_close();
 }
 
 void vm__proc_free(vm__proc *p)

@@ -12,6 +12,16 @@
  * Paths on the host side are the staged ones (stage.c).  fd 3 gets
  * bubblewrap's info (the sandbox's pid) and fd 4 holds the sandbox until
  * the process is in its cgroups.
+ *
+ * fd 5 is the lifeline (proc.c): a pipe whose write end only the daemon
+ * holds.  The command runs under a watcher that kills everything in the
+ * sandbox when the lifeline reads EOF, that is when the daemon is gone,
+ * however it died.  bubblewrap's --die-with-parent alone is not enough:
+ * the parent-death signal is cleared when bubblewrap changes credentials,
+ * and a daemon killed before it released fd 4 lets the sandbox go on.
+ * kill -1 in the PID namespace reaches every process but its init and
+ * the watcher; the init exits when its command has died, and the
+ * namespace with it.
  */
 #include "vm_int.h"
 
@@ -140,7 +150,10 @@ int vm__sandbox_argv(const vm__sandbox_spec *s, char ***argv, char *err,
         add3(&a, "--ro-bind-try", VM__STAGE "/agent", VM__AGENT_MOUNT);
     add3(&a, "--chdir", "/home/user", "--info-fd");
     add3(&a, "3", "--block-fd", "4");
-    add(&a, "--");
+    add3(&a, "--", "/bin/sh", "-c");
+    add(&a, "(read x <&5; kill -KILL -1) </dev/null >/dev/null 2>&1 & "
+            "exec 5<&-; exec \"$@\"");
+    add(&a, "actorfs");
     for (size_t i = 0; s->cmd[i] != NULL; i++)
         add(&a, s->cmd[i]);
     if (a.oom) {

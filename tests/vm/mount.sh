@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # mount.sh - a VM as a shell user meets it through the mount: mkdir
 # vm@NAME, run commands through its exec file, share files through fs/,
-# see a read-only host directory (--vm-ro), stay out of the host, and
-# rmdir it away with its root.
+# see a read-only host directory (--vm-ro), stay out of the host, lose
+# nothing to a daemon killed mid-command, and rmdir it away with its root.
 . "$(dirname "$0")/../lib.sh"
 
 repo=$AF_TMP/repo
@@ -47,6 +47,16 @@ assert_eq "$(cat "$MNT/vm@box/fs/home/user/made.txt")" "made" "a file the VM mad
 r=$(vm_exec "cat /etc/shadow; cat $repo/README; ls $DATA")
 assert_eq "$(jq -r .stdout <<<"$r")" "" "host files seen from the VM"
 [ "$(jq -r .exitCode <<<"$r")" != 0 ] || fail "reading host files succeeded"
+
+# A command still running when the daemon is killed dies with it.  Wait
+# for the command itself (its whole command line is `sleep 1234.8`), not
+# for the sandbox's command line that names it before it runs.
+( exec 6<>"$MNT/vm@box/exec"; printf 'sleep 1234.8' >&6; cat <&6 >/dev/null ) 2>/dev/null &
+wait_for 20 pgrep -xf 'sleep 1234.8' >/dev/null || fail "the long command never started"
+af_kill9
+wait_for 5 eval '! pgrep -f "sleep 1234.8" >/dev/null' \
+  || fail "the sandbox outlived the daemon: $(pgrep -af 'sleep 1234.8')"
+af_start --agent claude=test --vm-ro "box=$repo:/srv/repo"
 
 # rmdir removes an idle VM and its root.
 assert_ok rmdir "$MNT/vm@box"

@@ -17,6 +17,8 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -24,6 +26,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -443,6 +446,116 @@ START_TEST(shutdown_ends_running_commands)
     ck_assert_int_eq(code_of(res), 137);
     cJSON_Delete(res);
     ck_assert(gone_within("sleep 1234.3", 5000));
+}
+END_TEST
+
+/* A daemon in a process of its own (this binary again, VMTEST_DAEMON set
+ * to its directory): it runs `sleep 1234.9` through exec and an agent
+ * session whose environment holds the directory's name, says "ready" on
+ * stdout once both run, and waits to be killed. */
+static void *daemon_exec(void *arg)
+{
+    (void)arg;
+    cJSON *a = cJSON_CreateObject(), *res = NULL;
+    char err[512];
+    cJSON_AddStringToObject(a, "cmd", "sleep 1234.9");
+    eng_action(E, "vm", "k", "exec", a, &res, err, sizeof err);
+    return NULL;
+}
+
+static int daemon_main(const char *dir)
+{
+    char err[512], args[512];
+    static const char *agents[] = {"claude=test"};
+    snprintf(DATA, sizeof DATA, "%s/data", dir);
+    eng_config ec = {.data_dir = DATA, .durability = ENG_DURABILITY_NORMAL};
+    vm_config vc = {.data_dir = DATA, .agents = agents, .nagents = 1};
+    cJSON *res = NULL;
+    pthread_t th;
+    if (mkdir(DATA, 0755) < 0 || eng_open(&ec, &E, err, sizeof err) < 0 ||
+        vm_register(E, &vc, err, sizeof err) < 0 || eng_start(E, err, sizeof err) < 0 ||
+        eng_actor_create(E, "vm", "k", err, sizeof err) < 0) {
+        fprintf(stderr, "daemon: %s\n", err);
+        return 1;
+    }
+    snprintf(args, sizeof args, "{\"agent\":\"claude\",\"env\":{\"MARK\":\"%s\"}}", dir);
+    cJSON *a = cJSON_Parse(args);
+    if (eng_action(E, "vm", "k", "createSession", a, &res, err, sizeof err) < 0) {
+        fprintf(stderr, "daemon: createSession: %s\n", err);
+        return 1;
+    }
+    if (pthread_create(&th, NULL, daemon_exec, NULL) != 0)
+        return 1;
+    while (!command_running("sleep 1234.9")) {
+        struct timespec ts = {0, 10 * 1000000};
+        nanosleep(&ts, NULL);
+    }
+    if (write(1, "ready\n", 6) != 6)
+        return 1;
+    for (;;)
+        pause();
+}
+
+/* 1 if a process has MARK in its environment. */
+static int process_with_env(const char *mark)
+{
+    DIR *d = opendir("/proc");
+    struct dirent *de;
+    int found = 0;
+    size_t ml = strlen(mark);
+    while (d != NULL && (de = readdir(d)) != NULL && !found) {
+        char path[300];
+        static char buf[65536];
+        if (de->d_name[0] < '0' || de->d_name[0] > '9')
+            continue;
+        snprintf(path, sizeof path, "/proc/%s/environ", de->d_name);
+        int fd = open(path, O_RDONLY);
+        if (fd < 0)
+            continue;
+        ssize_t n = read(fd, buf, sizeof buf);
+        close(fd);
+        for (ssize_t i = 0; i + (ssize_t)ml <= n && !found; i++)
+            found = memcmp(buf + i, mark, ml) == 0;
+    }
+    if (d != NULL)
+        closedir(d);
+    return found;
+}
+
+START_TEST(sandboxes_die_with_a_killed_daemon)
+{
+    char dir[400], mark[420], line[16] = "";
+    int out[2];
+    snprintf(dir, sizeof dir, "%s/killed", DIR_);
+    snprintf(mark, sizeof mark, "MARK=%s", dir);
+    ck_assert_int_eq(mkdir(dir, 0755), 0);
+    ck_assert_int_eq(pipe(out), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        dup2(out[1], 1);
+        close(out[0]);
+        close(out[1]);
+        setenv("VMTEST_DAEMON", dir, 1);
+        execl("/proc/self/exe", "vm_test", (char *)NULL);
+        _exit(127);
+    }
+    close(out[1]);
+    struct pollfd pf = {.fd = out[0], .events = POLLIN};
+    ck_assert_msg(poll(&pf, 1, 60000) == 1 && read(out[0], line, sizeof line - 1) > 0,
+                  "the daemon never got its command and session running");
+    close(out[0]);
+    ck_assert_str_eq(line, "ready\n");
+    ck_assert(process_with_env(mark));
+    ck_assert_int_eq(kill(pid, SIGKILL), 0);
+    ck_assert_int_eq(waitpid(pid, NULL, 0), pid);
+    ck_assert_msg(gone_within("sleep 1234.9", 5000), "the command outlived the daemon");
+    int64_t end = now_ms() + 5000;
+    while (process_with_env(mark) && now_ms() < end) {
+        struct timespec ts = {0, 20 * 1000000};
+        nanosleep(&ts, NULL);
+    }
+    ck_assert_msg(!process_with_env(mark), "the agent outlived the daemon");
 }
 END_TEST
 
@@ -1147,6 +1260,7 @@ static Suite *suite(void)
         {"exec_spawn_fault_fails_with_its_errno", exec_spawn_fault_fails_with_its_errno, 60},
         {"exec_cancelled_with_its_step", exec_cancelled_with_its_step, 60},
         {"shutdown_ends_running_commands", shutdown_ends_running_commands, 60},
+        {"sandboxes_die_with_a_killed_daemon", sandboxes_die_with_a_killed_daemon, 90},
         {"escape_read_host_file", escape_read_host_file, 60},
         {"escape_read_etc_shadow", escape_read_etc_shadow, 60},
         {"escape_write_usr", escape_write_usr, 60},
@@ -1188,6 +1302,8 @@ static Suite *suite(void)
 
 int main(void)
 {
+    if (getenv("VMTEST_DAEMON") != NULL)
+        return daemon_main(getenv("VMTEST_DAEMON"));
     SRunner *sr = srunner_create(suite());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);

@@ -84,6 +84,7 @@ void eng__actor_free(eng__actor *a)
 {
     if (!a)
         return;
+    eng__take_marks_clear(a);
     eng__cache_clear(a);
     eng__map_free(&a->empty);
     if (a->timer)
@@ -196,6 +197,7 @@ void eng__cache_del_tree(eng__actor *a, const char *path)
 int eng__actor_load(eng__actor *a)
 {
     eng *e = a->e;
+    eng__take_marks_clear(a);
     eng__conn *c;
     int rc = e->so->rget(e->st, &c);
     if (rc < 0)
@@ -244,6 +246,7 @@ int eng__actor_load(eng__actor *a)
 
 static void actor_evict(eng__actor *a)
 {
+    eng__take_marks_clear(a);
     eng__cache_clear(a);
     pthread_mutex_lock(&a->smu);
     cJSON_Delete(a->state);
@@ -344,12 +347,13 @@ static eng__wreq *req_new(eng__actor *a)
 
 static void deferred_unlink(eng__actor *a)
 {
-    for (eng__actor **p = &a->e->deferred; *p; p = &(*p)->dnext)
-        if (*p == a) {
-            *p = a->dnext;
-            break;
-        }
+    if (a->dprev) {
+        *a->dprev = a->dnext;
+        if (a->dnext)
+            a->dnext->dprev = a->dprev;
+    }
     a->dnext = NULL;
+    a->dprev = NULL;
 }
 
 eng__wreq *eng__actor_req(eng__actor *a)
@@ -378,6 +382,9 @@ eng__wreq *eng__actor_req_lazy(eng__actor *a)
     if (!a->deferred) {
         a->deferred = req_new(a);
         a->dnext = e->deferred;
+        if (a->dnext)
+            a->dnext->dprev = &a->dnext;
+        a->dprev = &e->deferred;
         e->deferred = a;
         if (!uv_is_active((uv_handle_t *)&e->flush))
             uv_timer_start(&e->flush, on_flush, 3, 0);

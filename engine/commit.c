@@ -46,6 +46,7 @@ static void op_free(eng__op *o)
     free(o->s1);
     free(o->s2);
     free(o->s3);
+    free(o->ids);
     free(o);
 }
 
@@ -160,7 +161,9 @@ void eng__wev_add(eng__wreq *r, eng_ev_kind kind, const char *path,
 }
 
 /* A TAKE: takes messages if any, else times the wait out or leaves the
- * entry running with its deadline and the actor "waiting". */
+ * entry running with its deadline and the actor "waiting".  A TAKE that
+ * comes with ids marks those (the loop thread took them ahead and made
+ * the entry already). */
 static int apply_take(eng *e, eng__wreq *r, eng__op *o)
 {
     const eng__store_ops *so = e->so;
@@ -168,13 +171,15 @@ static int apply_take(eng *e, eng__wreq *r, eng__op *o)
     int batch = o->i2 > 0;
     int max = batch ? o->i2 : 1;
     eng__msg *msgs = NULL;
-    size_t n = 0;
-    int rc = so->msg_take(e->st, r->actor, queue, max, r->now, &msgs, &n);
+    size_t n = o->nids;
+    int rc = n > 0 ? so->msg_take_ids(e->st, r->actor, queue, o->ids, n, r->now)
+                   : so->msg_take(e->st, r->actor, queue, max, r->now, &msgs,
+                                  &n);
     if (rc < 0)
         return rc;
     int timed_out = n == 0 && o->e.deadline >= 0 && r->now >= o->e.deadline;
     cJSON *ev;
-    if (n > 0 || timed_out) {
+    if ((n > 0 && !o->nids) || timed_out) {
         cJSON *out = batch ? cJSON_CreateArray() : NULL;
         for (size_t i = 0; i < n; i++) {
             cJSON *b = cJSON_Parse(msgs[i].body);
@@ -192,11 +197,11 @@ static int apply_take(eng *e, eng__wreq *r, eng__op *o)
         cJSON_Delete(out);
         o->e.status = ENG__E_COMPLETED;
         o->e.finished_at = r->now;
-        o->took = (int)n;
-    } else {
+    } else if (n == 0) {
         o->waiting = 1;
         o->e.status = ENG__E_RUNNING;
     }
+    o->took = (int)n;
     if (!o->waiting || o->created)
         rc = so->entry_put(e->st, r->actor, r->run, &o->e);
     if (rc == 0 && o->e.deadline >= 0)
@@ -211,15 +216,16 @@ static int apply_take(eng *e, eng__wreq *r, eng__op *o)
         rc = so->status_put(e->st, r->actor, &st);
     }
     for (size_t i = 0; i < n && rc == 0; i++) {
+        int64_t mid = o->nids ? o->ids[i] : msgs[i].id;
         ev = cJSON_CreateObject();
         cJSON_AddStringToObject(ev, "path", o->e.path);
         cJSON_AddStringToObject(ev, "queue", queue);
-        cJSON_AddNumberToObject(ev, "id", (double)msgs[i].id);
+        cJSON_AddNumberToObject(ev, "id", (double)mid);
         eng__wreq tmp = {.now = r->now, .tail = &tmp.ops};
         eng__op_event(&tmp, "message.consumed", ev);
         rc = so->event_append(e->st, r->actor, tmp.ops->s1);
         op_free(tmp.ops);
-        eng__wev_add(r, ENG_EV_MESSAGE_REMOVED, queue, msgs[i].id);
+        eng__wev_add(r, ENG_EV_MESSAGE_REMOVED, queue, mid);
     }
     if (rc == 0 && (o->created || !o->waiting)) {
         const char *type = o->waiting ? "queue.waiting"
@@ -238,7 +244,7 @@ static int apply_take(eng *e, eng__wreq *r, eng__op *o)
     }
     if (!o->waiting)
         eng__wev_add(r, ENG_EV_STATUS, NULL, 0);
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; msgs && i < n; i++)
         free(msgs[i].body);
     free(msgs);
     return rc;

@@ -9,9 +9,17 @@
  * call whose entry is completed returns the recorded result at once; a
  * call that must wait schedules its work and returns ENG_SUSPEND, which
  * the run function passes straight up (ENG_TRY does that).  When the work
- * is durable the engine calls the run function again from the top.  So a
+ * is done the engine calls the run function again from the top.  So a
  * run function must be deterministic between workflow calls and must not
  * keep pointers to journal results across a return.
+ *
+ * Commits are pipelined: a step's result and a taken message are used as
+ * soon as they are in memory, and their journal writes follow in order,
+ * several steps to one commit.  The store always holds an in-order prefix
+ * of each actor's writes, so after a crash the state is the state after
+ * the last journaled step, a journaled step never runs again, and a step
+ * whose completion was not yet journaled runs again (at-least-once, as for
+ * a step interrupted mid-run).  An acknowledged enqueue is durable.
  *
  * Threads: run functions and loop bodies run on the engine's libuv loop
  * thread.  Step functions and actions run on worker threads.  Every other
@@ -136,7 +144,8 @@ typedef struct {
  * null) and returns 0, or returns -errno with a reason (eng_sctx_error). */
 typedef int (*eng_step_fn)(eng_sctx *s, const cJSON *input, cJSON **output);
 
-/* Runs fn(input) once, durably.  input is copied.  *out (may be NULL) is
+/* Runs fn(input) and journals its result; once journaled it never runs
+ * again (see commits, above).  input is copied.  *out (may be NULL) is
  * the recorded output, owned by the engine, valid until the run function
  * returns.  opts NULL: the defaults. */
 int eng_step(eng_ctx *c, const char *name, eng_step_fn fn, const cJSON *input,
@@ -148,7 +157,8 @@ typedef int (*eng_loop_fn)(eng_ctx *c, void *arg);
  * compacted (the last keep_iterations stay visible) and never replayed. */
 int eng_loop(eng_ctx *c, const char *name, eng_loop_fn body, void *arg);
 
-/* Takes the next message of QUEUE, durably.  *msg is its body.
+/* Takes the next message of QUEUE; a take not yet journaled at a crash
+ * is made again after it.  *msg is its body.
  * timeout_ms < 0 waits forever; on timeout *msg is a cJSON null. */
 int eng_queue_next(eng_ctx *c, const char *name, const char *queue,
                    int64_t timeout_ms, const cJSON **msg);
@@ -190,6 +200,8 @@ eng *eng_sctx_engine(const eng_sctx *s);
 void eng_sctx_error(eng_sctx *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Reaches another actor: get-or-creates (TYPE, KEY) and runs its action.
+ * It first waits until the calling actor's earlier journal writes are
+ * committed, so the other actor never acts on steps a crash could undo.
  * The step's cancellation reaches the action (eng_actx_cancelled).  On
  * failure the reason is already in the step's error. */
 int eng_call(eng_sctx *s, const char *type, const char *key,

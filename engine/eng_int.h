@@ -74,6 +74,9 @@ typedef struct eng__op {
     char *s1, *s2, *s3;
     int64_t i1;
     int i2;
+    /* TAKE of messages the loop thread already took (eng__take_ahead) */
+    int64_t *ids;
+    size_t nids;
     /* TAKE outcome */
     int took;      /* messages taken */
     int waiting;   /* queue empty, entry left running */
@@ -146,7 +149,8 @@ typedef struct eng__actor {
     int loaded, ready, in_run, halted, broken, destroyed, nsteps, pending;
     struct eng__actor *rnext; /* ready list */
     eng__wreq *deferred;      /* no-wait writes not yet handed over */
-    struct eng__actor *dnext; /* actors with deferred writes */
+    /* actors with deferred writes: a list any member leaves in O(1) */
+    struct eng__actor *dnext, **dprev;
     eng__map cache;           /* path -> centry */
     eng__map seqs;            /* "parent\x1fseq" -> centry */
     eng__map empty;           /* queues found empty since the last enqueue */
@@ -256,6 +260,11 @@ struct eng {
     eng__wreq *q_head, **q_tail;
     int com_stop, com_running;
 
+    /* "actor\x1fqueue" -> the id of the last message the loop thread took
+     * ahead of its commit (int64_t *); under tmu */
+    pthread_mutex_t tmu;
+    eng__map took;
+
     pthread_mutex_t wmu;
     eng_watch_fn watch;
     void *watch_ud;
@@ -310,6 +319,16 @@ int eng__step_start(eng__actor *a, eng__centry *ce, eng_step_fn fn,
 int eng__action_run(eng *e, const char *type, const char *key,
                     const char *action, const cJSON *args, cJSON **result,
                     const atomic_int *cancel, char *err, size_t errlen);
+
+/* queue.c */
+/* Loop thread: takes up to max (at least 1) pending messages of QUEUE
+ * from the committed store, above those it already took, and marks them
+ * taken in memory; 0 and *n == 0 when there are none.  The caller then
+ * queues a TAKE of the same ids. */
+int eng__take_ahead(eng__actor *a, const char *queue, int max, eng__msg **msgs,
+                    size_t *n);
+/* Loop thread: forgets the actor's marks (nothing of it is uncommitted). */
+void eng__take_marks_clear(eng__actor *a);
 
 /* fault.c */
 void eng__fault_env_load(void);

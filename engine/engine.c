@@ -125,6 +125,7 @@ int eng_open(const eng_config *cfg, eng **out, char *err, size_t errlen)
     pthread_mutex_init(&e->imu, NULL);
     pthread_mutex_init(&e->cmu, NULL);
     pthread_mutex_init(&e->wmu, NULL);
+    pthread_mutex_init(&e->tmu, NULL);
     pthread_cond_init(&e->ccv, NULL);
     e->in_tail = &e->in_head;
     e->q_tail = &e->q_head;
@@ -272,6 +273,14 @@ static int free_actor(const char *k, void *v, void *ud)
     return 1;
 }
 
+static int free_mark(const char *k, void *v, void *ud)
+{
+    (void)k;
+    (void)ud;
+    free(v);
+    return 1;
+}
+
 static void close_walk(uv_handle_t *h, void *arg)
 {
     (void)arg;
@@ -350,6 +359,8 @@ void eng_close(eng *e)
         uv_run(&e->loop, UV_RUN_DEFAULT);
         uv_loop_close(&e->loop);
     }
+    eng__map_filter(&e->took, free_mark, NULL);
+    eng__map_free(&e->took);
     e->so->close(e->st);
     for (size_t i = 0; i < e->ntypes; i++) {
         free(e->types[i]->name);
@@ -360,6 +371,7 @@ void eng_close(eng *e)
     pthread_mutex_destroy(&e->imu);
     pthread_mutex_destroy(&e->cmu);
     pthread_mutex_destroy(&e->wmu);
+    pthread_mutex_destroy(&e->tmu);
     pthread_cond_destroy(&e->ccv);
     free(e->data_dir);
     free(e);

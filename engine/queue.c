@@ -1,7 +1,15 @@
 /*
  * queue.c - the enqueue side of actor queues: validation with a readable
  * reason, durable enqueue (acknowledged only after its commit), idempotency
- * keys, and the pending-message view that queues/NAME/ shows.
+ * keys, the pending-message view that queues/NAME/ shows, and takes made
+ * ahead of their commit.
+ *
+ * A workflow takes a message the store already holds without waiting for
+ * the committer: the loop thread reads the oldest pending messages above
+ * the last one it took (its takes that are not committed yet are still
+ * pending in the store), marks them, and queues a TAKE of those ids behind
+ * the actor's other writes.  A cancel holds the marks' lock across its
+ * commit, so a message is either taken or cancelled, never both.
  */
 #include "eng_int.h"
 
@@ -185,6 +193,55 @@ int eng_enqueue(eng *e, const char *type, const char *key, const char *queue,
     return 0;
 }
 
+static char *mark_key(int64_t aid, const char *queue)
+{
+    char *k;
+    if (asprintf(&k, "%lld\x1f%s", (long long)aid, queue) < 0)
+        abort();
+    return k;
+}
+
+int eng__take_ahead(eng__actor *a, const char *queue, int max, eng__msg **msgs,
+                    size_t *n)
+{
+    eng *e = a->e;
+    char *k = mark_key(a->id, queue);
+    *msgs = NULL;
+    *n = 0;
+    pthread_mutex_lock(&e->tmu);
+    int64_t *mark = eng__map_get(&e->took, k);
+    eng__conn *c;
+    int rc = e->so->rget(e->st, &c);
+    if (rc == 0) {
+        rc = e->so->r_msgs_next(c, a->id, queue, mark ? *mark : 0,
+                                max > 0 ? max : 1, msgs, n);
+        e->so->rput(e->st, c);
+    }
+    if (rc == 0 && *n > 0) {
+        if (!mark) {
+            mark = malloc(sizeof *mark);
+            if (!mark || eng__map_put(&e->took, k, mark) < 0)
+                abort();
+        }
+        *mark = (*msgs)[*n - 1].id;
+    }
+    pthread_mutex_unlock(&e->tmu);
+    free(k);
+    return rc;
+}
+
+void eng__take_marks_clear(eng__actor *a)
+{
+    eng *e = a->e;
+    pthread_mutex_lock(&e->tmu);
+    for (size_t i = 0; a->t && i < a->t->nqueues; i++) {
+        char *k = mark_key(a->id, a->t->queues[i].name);
+        free(eng__map_del(&e->took, k));
+        free(k);
+    }
+    pthread_mutex_unlock(&e->tmu);
+}
+
 int eng_messages_list(eng *e, const char *type, const char *key,
                       const char *queue, int64_t **ids, size_t *n)
 {
@@ -237,6 +294,22 @@ int eng_message_read(eng *e, const char *type, const char *key,
     return 0;
 }
 
+/* A message at or below the take mark: -EBUSY if it is pending (taken
+ * ahead, not yet committed) or taken, -ENOENT if it never was. */
+static int taken_or_gone(eng *e, int64_t aid, const char *queue,
+                         int64_t msg_id)
+{
+    eng__conn *c;
+    int rc = with_reader(e, &c);
+    if (rc < 0)
+        return rc;
+    char *body = NULL;
+    rc = e->so->r_msg(c, aid, queue, msg_id, &body);
+    e->so->rput(e->st, c);
+    free(body);
+    return rc == 0 ? -EBUSY : rc;
+}
+
 int eng_message_cancel(eng *e, const char *type, const char *key,
                        const char *queue, int64_t msg_id, char *err,
                        size_t errlen)
@@ -247,12 +320,21 @@ int eng_message_cancel(eng *e, const char *type, const char *key,
         snprintf(err, errlen, "no such actor");
         return rc;
     }
-    eng__wreq *r = eng__wreq_new(id, 0, type, key ? key : "");
-    eng__op *o = eng__op_add(r, ENG__OP_MSG_CANCEL);
-    o->s1 = strdup(queue);
-    o->i1 = msg_id;
-    rc = eng__submit_wait(e, r);
-    eng__wreq_free(r);
+    char *k = mark_key(id, queue);
+    pthread_mutex_lock(&e->tmu);
+    int64_t *mark = eng__map_get(&e->took, k);
+    if (mark && msg_id <= *mark)
+        rc = taken_or_gone(e, id, queue, msg_id);
+    else {
+        eng__wreq *r = eng__wreq_new(id, 0, type, key ? key : "");
+        eng__op *o = eng__op_add(r, ENG__OP_MSG_CANCEL);
+        o->s1 = strdup(queue);
+        o->i1 = msg_id;
+        rc = eng__submit_wait(e, r);
+        eng__wreq_free(r);
+    }
+    pthread_mutex_unlock(&e->tmu);
+    free(k);
     if (rc == -EBUSY)
         snprintf(err, errlen, "message %lld was already taken by the workflow",
                  (long long)msg_id);

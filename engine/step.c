@@ -2,10 +2,14 @@
  * step.c - running steps and actions.
  *
  * A step attempt runs on a libuv worker thread with a copy of its input.
- * Its outcome is decided back on the loop thread: success is journaled
- * (with the state it changed, in the same transaction) and the workflow
- * re-runs only after that commit; failure becomes a retry after backoff,
- * or fails the workflow once attempts are exhausted.  A timeout concludes
+ * Its outcome is decided back on the loop thread: success is applied in
+ * memory and the workflow moves on at once, while its journal entry (with
+ * the state it changed, in the same transaction) is queued to the
+ * committer; failure becomes a retry after backoff, or fails the workflow
+ * once attempts are exhausted.  So a step whose completion is not yet
+ * journaled may run again after a crash (at-least-once), never a
+ * journaled one; and before a step reaches another actor (eng_call) the
+ * writes it depends on are made durable.  A timeout concludes
  * the attempt at once and flags the worker cancelled; its late result is
  * dropped.  Actions run synchronously on the caller's thread against a
  * snapshot of the committed state.
@@ -60,17 +64,16 @@ static int64_t backoff(const eng_step_opts *o, int attempt)
     return (int64_t)d;
 }
 
-static void step_done(eng *e, eng__wreq *r)
+/* A completed attempt is applied in memory at once: the state it changed
+ * becomes the actor's, its lock is released and the workflow moves on.
+ * Its journal write is queued behind the actor's earlier writes, so the
+ * store always holds an in-order prefix of what the actor did. */
+static void apply_success(struct eng_sctx *s)
 {
-    (void)e;
-    struct eng_sctx *s = r->ud;
     eng__actor *a = s->a;
-    eng__centry *ce = r->run == a->run ? eng__cache_get(a, s->path) : NULL;
-    if (ce)
-        ce->busy = 0;
     if (s->has_lock) {
         pthread_mutex_lock(&a->smu);
-        if (r->rc == 0 && s->state_copy) {
+        if (s->state_copy) {
             cJSON_Delete(a->state);
             a->state = s->state_copy;
             s->state_copy = NULL;
@@ -81,8 +84,7 @@ static void step_done(eng *e, eng__wreq *r)
         pthread_mutex_unlock(&a->smu);
     }
     sctx_free(s);
-    if (r->rc == 0)
-        eng__actor_schedule(a);
+    eng__actor_schedule(a);
 }
 
 static void retry_done(eng *e, eng__wreq *r)
@@ -132,11 +134,14 @@ static void conclude(struct eng_sctx *s, int rc, const char *msg,
         return;
     }
     int64_t now = eng_now_ms();
-    eng__wreq *r = eng__actor_req(a);
     cJSON *f = cJSON_CreateObject();
     cJSON_AddStringToObject(f, "path", s->path);
     cJSON_AddNumberToObject(f, "attempt", s->attempt);
+    eng__wreq *r;
     if (rc == 0 && !loser) {
+        /* Nobody waits for this write: it rides with the actor's next
+         * commit, and several steps share one fsync. */
+        r = eng__actor_req_lazy(a);
         ce->e.status = ENG__E_COMPLETED;
         ce->e.finished_at = now;
         free(ce->e.output);
@@ -147,6 +152,7 @@ static void conclude(struct eng_sctx *s, int rc, const char *msg,
         cJSON_Delete(ce->out);
         ce->out = s->output ? s->output : cJSON_CreateNull();
         s->output = NULL;
+        ce->busy = 0;
         eng__op_entry(r, &ce->e, 0);
         if (s->state_copy) {
             eng__op_add(r, ENG__OP_STATE)->s1 =
@@ -156,11 +162,10 @@ static void conclude(struct eng_sctx *s, int rc, const char *msg,
             eng__op_event(r, "state.changed", sf);
         }
         eng__op_event(r, "step.completed", f);
-        r->loop_done = step_done;
-        r->ud = s;
-        eng__submit(a->e, r);
+        apply_success(s);
         return;
     }
+    r = eng__actor_req(a);
     free(ce->e.error);
     if (loser) {
         ce->e.status = ENG__E_FAILED;
@@ -374,12 +379,59 @@ void eng_sctx_error(eng_sctx *s, const char *fmt, ...)
     va_end(ap);
 }
 
+struct barrier {
+    eng__job j;
+    eng__actor *a;
+    eng__wreq *r;
+};
+
+static void barrier_job(eng *e, eng__job *j)
+{
+    struct barrier *b = (struct barrier *)j;
+    eng__actor_flush(b->a);
+    eng__submit(e, b->r);
+    free(b);
+}
+
+/* Waits until every write the actor queued before now is committed: the
+ * committer applies requests in order, so an empty request submitted
+ * after the actor's deferred ones completes after them.  -EIO if one of
+ * them failed (the actor then reloads from the store). */
+static int writes_durable(eng_sctx *s)
+{
+    eng__sync sy;
+    eng__sync_init(&sy);
+    struct barrier *b = calloc(1, sizeof *b);
+    if (!b)
+        abort();
+    b->j.fn = barrier_job;
+    b->a = s->a;
+    b->r = eng__wreq_new(0, 0, NULL, NULL);
+    b->r->sync = &sy;
+    eng__wreq *r = b->r;
+    eng__post(s->e, &b->j);
+    eng__sync_wait(&sy);
+    eng__sync_destroy(&sy);
+    int rc = r->rc;
+    eng__wreq_free(r);
+    if (rc == 0 && atomic_load(&s->a->wfail) != 0)
+        rc = -EIO;
+    return rc;
+}
+
 int eng_call(eng_sctx *s, const char *type, const char *key,
              const char *action, const cJSON *args, cJSON **result)
 {
     char err[512] = "";
     *result = NULL;
-    int rc = eng_actor_create(s->e, type, key, err, sizeof err);
+    /* What the other actor sees or does must not rest on steps of this
+     * actor that a crash could still undo. */
+    int rc = writes_durable(s);
+    if (rc < 0)
+        snprintf(err, sizeof err, "journaling earlier steps: %s",
+                 strerror(-rc));
+    if (rc == 0)
+        rc = eng_actor_create(s->e, type, key, err, sizeof err);
     if (rc == 0)
         rc = eng__action_run(s->e, type, key, action, args, result,
                              &s->cancelled, err, sizeof err);

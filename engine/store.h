@@ -89,6 +89,10 @@ typedef struct {
     /* Marks up to max oldest pending messages taken; *out malloc'd. */
     int (*msg_take)(eng__store *s, int64_t id, const char *queue, int max,
                     int64_t now, eng__msg **out, size_t *n);
+    /* Marks the messages IDS (taken ahead by the loop thread) taken;
+     * -ESTALE if one of them is no longer pending. */
+    int (*msg_take_ids)(eng__store *s, int64_t id, const char *queue,
+                        const int64_t *ids, size_t n, int64_t now);
     /* 0, -ENOENT, -EBUSY (taken). */
     int (*msg_cancel)(eng__store *s, int64_t id, const char *queue,
                       int64_t msg_id);
@@ -113,6 +117,9 @@ typedef struct {
                          char **buf, size_t *len);
     int (*r_msgs_pending)(eng__conn *c, int64_t id, const char *queue,
                           int64_t **ids, size_t *n);
+    /* Up to max oldest pending messages with an id above AFTER. */
+    int (*r_msgs_next)(eng__conn *c, int64_t id, const char *queue,
+                       int64_t after, int max, eng__msg **out, size_t *n);
     /* 0 pending (*body set), -EBUSY taken, -ENOENT. */
     int (*r_msg)(eng__conn *c, int64_t id, const char *queue, int64_t msg_id,
                  char **body);

@@ -25,10 +25,10 @@ enum {
     S_DEL_EVENTS,
     S_STATUS_PUT, S_STATE_PUT, S_ENTRY_PUT, S_TREE_DEL, S_TREE_DEL_T,
     S_TIMER_PUT, S_TIMER_DEL,
-    S_MSG_INS, S_MSG_PICK, S_MSG_MARK, S_MSG_PRUNE, S_MSG_GET, S_MSG_DEL,
+    S_MSG_INS, S_MSG_PICK, S_MSG_MARK, S_MSG_MARK_ID, S_MSG_PRUNE, S_MSG_GET, S_MSG_DEL,
     S_EV_END, S_EV_INS,
     S_R_ACTORS, S_R_STATUS, S_R_STATE, S_R_ENTRIES, S_R_ENTRY, S_R_CHILDREN,
-    S_R_EV_FIRST, S_R_EV_FROM, S_R_PENDING, S_R_IDEM, S_R_PCOUNT, S_R_ACTIVE,
+    S_R_EV_FIRST, S_R_EV_FROM, S_R_PENDING, S_R_NEXT, S_R_IDEM, S_R_PCOUNT, S_R_ACTIVE,
     S_N
 };
 
@@ -69,6 +69,8 @@ static const char *const sql[S_N] = {
                    "AND taken=0 ORDER BY id LIMIT ?",
     [S_MSG_MARK] = "UPDATE messages SET taken=1,taken_at=?,body=NULL "
                    "WHERE id=?",
+    [S_MSG_MARK_ID] = "UPDATE messages SET taken=1,taken_at=?,body=NULL "
+                      "WHERE id=? AND actor=? AND queue=? AND taken=0",
     [S_MSG_PRUNE] = "DELETE FROM messages WHERE actor=?1 AND queue=?2 AND "
                     "taken=1 AND id<(SELECT id FROM messages WHERE actor=?1 "
                     "AND queue=?2 AND taken=1 ORDER BY id DESC "
@@ -100,6 +102,8 @@ static const char *const sql[S_N] = {
                     "ORDER BY off",
     [S_R_PENDING] = "SELECT id FROM messages WHERE actor=? AND queue=? AND "
                     "taken=0 ORDER BY id",
+    [S_R_NEXT] = "SELECT id,body FROM messages WHERE actor=? AND queue=? "
+                 "AND taken=0 AND id>? ORDER BY id LIMIT ?",
     [S_R_IDEM] = "SELECT 1 FROM messages WHERE actor=? AND queue=? AND idem=?",
     [S_R_PCOUNT] = "SELECT count(*) FROM messages WHERE actor=? AND taken=0",
     [S_R_ACTIVE] = "SELECT (SELECT count(*) FROM timers WHERE actor=?1 AND "
@@ -538,6 +542,42 @@ static int s_msg_insert(eng__store *s, int64_t id, const char *queue,
     return rc;
 }
 
+/* Keeps the last 1,000 taken messages of a queue: their idempotency keys
+ * still refuse duplicates. */
+static int msg_prune(eng__conn *c, int64_t id, const char *queue)
+{
+    sqlite3_stmt *st = stmt(c, S_MSG_PRUNE);
+    if (!st)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, id);
+    bind_text(st, 2, queue);
+    return run(c, st, "prune taken messages");
+}
+
+static int s_msg_take_ids(eng__store *s, int64_t id, const char *queue,
+                          const int64_t *ids, size_t n, int64_t now)
+{
+    eng__conn *c = s->w;
+    for (size_t i = 0; i < n; i++) {
+        sqlite3_stmt *st = stmt(c, S_MSG_MARK_ID);
+        if (!st)
+            return -EIO;
+        sqlite3_bind_int64(st, 1, now);
+        sqlite3_bind_int64(st, 2, ids[i]);
+        sqlite3_bind_int64(st, 3, id);
+        bind_text(st, 4, queue);
+        int rc = run(c, st, "take message");
+        if (rc < 0)
+            return rc;
+        if (sqlite3_changes(c->db) != 1) {
+            eng_log("store: message %lld is no longer pending on queue %s",
+                    (long long)ids[i], queue);
+            return -ESTALE;
+        }
+    }
+    return n > 0 ? msg_prune(c, id, queue) : 0;
+}
+
 static int s_msg_take(eng__store *s, int64_t id, const char *queue, int max,
                       int64_t now, eng__msg **out, size_t *n)
 {
@@ -579,16 +619,8 @@ static int s_msg_take(eng__store *s, int64_t id, const char *queue, int max,
         sqlite3_bind_int64(st, 2, v[i].id);
         err = run(c, st, "take message");
     }
-    if (!err && k > 0) {
-        st = stmt(c, S_MSG_PRUNE);
-        if (!st)
-            err = -EIO;
-        else {
-            sqlite3_bind_int64(st, 1, id);
-            bind_text(st, 2, queue);
-            err = run(c, st, "prune taken messages");
-        }
-    }
+    if (!err && k > 0)
+        err = msg_prune(c, id, queue);
     if (err) {
         for (size_t i = 0; i < k; i++)
             free(v[i].body);
@@ -1019,6 +1051,48 @@ static int r_msgs_pending(eng__conn *c, int64_t id, const char *queue,
     return 0;
 }
 
+static int r_msgs_next(eng__conn *c, int64_t id, const char *queue,
+                       int64_t after, int max, eng__msg **out, size_t *n)
+{
+    sqlite3_stmt *st = stmt(c, S_R_NEXT);
+    if (!st)
+        return -EIO;
+    *out = NULL;
+    *n = 0;
+    eng__msg *v = calloc((size_t)max, sizeof *v);
+    if (!v)
+        return -ENOMEM;
+    sqlite3_bind_int64(st, 1, id);
+    bind_text(st, 2, queue);
+    sqlite3_bind_int64(st, 3, after);
+    sqlite3_bind_int(st, 4, max);
+    size_t k = 0;
+    int rc, err = 0;
+    while (k < (size_t)max && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        v[k].id = sqlite3_column_int64(st, 0);
+        const char *b = (const char *)sqlite3_column_text(st, 1);
+        v[k].body = strdup(b ? b : "null");
+        if (!v[k].body) {
+            err = -ENOMEM;
+            break;
+        }
+        k++;
+    }
+    if (!err && k < (size_t)max && rc != SQLITE_DONE)
+        err = fail(c, rc, "next messages");
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (err) {
+        for (size_t i = 0; i < k; i++)
+            free(v[i].body);
+        free(v);
+        return err;
+    }
+    *out = v;
+    *n = k;
+    return 0;
+}
+
 static int r_msg(eng__conn *c, int64_t id, const char *queue, int64_t msg_id,
                  char **body)
 {
@@ -1120,6 +1194,7 @@ const eng__store_ops eng__sqlite_ops = {
     .timer_delete = s_timer_delete,
     .msg_insert = s_msg_insert,
     .msg_take = s_msg_take,
+    .msg_take_ids = s_msg_take_ids,
     .msg_cancel = s_msg_cancel,
     .event_append = s_event_append,
     .rget = s_rget,
@@ -1134,6 +1209,7 @@ const eng__store_ops eng__sqlite_ops = {
     .r_events_size = r_events_size,
     .r_events_read = r_events_read,
     .r_msgs_pending = r_msgs_pending,
+    .r_msgs_next = r_msgs_next,
     .r_msg = r_msg,
     .r_idem_exists = r_idem_exists,
     .r_pending_count = r_pending_count,

@@ -182,11 +182,13 @@ static char *dump(eng *e)
     return out;
 }
 
+static const char *const msgs[] = {"{\"n\":1}", "{\"n\":2}",
+                                   "{\"n\":3,\"last\":true}"};
+
 static void feed(eng *e)
 {
-    t_enqueue(e, "rp", "", "q", "{\"n\":1}", NULL, 0);
-    t_enqueue(e, "rp", "", "q", "{\"n\":2}", NULL, 0);
-    t_enqueue(e, "rp", "", "q", "{\"n\":3,\"last\":true}", NULL, 0);
+    for (int i = 0; i < 3; i++)
+        t_enqueue(e, "rp", "", "q", msgs[i], NULL, 0);
 }
 
 static char *straight(int evict)
@@ -220,10 +222,13 @@ START_TEST(replay_matches_straight_run)
     atomic_store(&step_runs, 0);
     const char *dir = t_tmpdir();
     int reopens = 0;
+    /* A run goes on without waiting for its commits, so one life can get
+     * far: each of the first three lives gets one message, so every
+     * iteration starts in a life that replayed the journal. */
     for (;;) {
         E = open_at(dir, 0);
-        if (reopens == 0)
-            feed(E);
+        if (reopens < 3)
+            t_enqueue(E, "rp", "", "q", msgs[reopens], NULL, 0);
         int before = atomic_load(&progress);
         ck_assert(t_wait(moved, &before, 20000));
         int done = completed(NULL);
@@ -238,7 +243,6 @@ START_TEST(replay_matches_straight_run)
             break;
         ck_assert_int_lt(reopens, 500);
     }
-    ck_assert_int_ge(reopens, 3);
     ck_assert_int_eq(atomic_load(&step_runs), STEPS);
     t_rmrf(dir);
     free(ref);

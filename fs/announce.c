@@ -11,9 +11,12 @@
  * It is a forked process, not a thread: a thread of the daemon blocked on
  * the daemon's own mount would keep a kill -9'd daemon from ever exiting.
  * It dies with the daemon (PR_SET_PDEATHSIG), ignores terminal signals,
- * and before each operation checks that the mount point is still a FUSE
- * mount, so it never touches the directory underneath.  It takes one
- * command at a time over a socketpair and answers with the errno.
+ * and before each operation checks that the mount point is still our FUSE
+ * mount, so it never touches the directory underneath: statfs says FUSE
+ * the first time, and from then on the device number must be the one
+ * seen then (a stat of the root, which the kernel answers from its cache,
+ * where a statfs would be a round trip to the daemon each time).  It takes
+ * one command at a time over a socketpair and answers with the errno.
  */
 #include "fs.h"
 
@@ -56,18 +59,35 @@ typedef struct {
     unsigned seq; /* a reply that came after its timeout is skipped */
 } fs__reply;
 
+/* In the helper: 0 if ROOT is the root of our mount. */
+static int fs__our_mount(int root)
+{
+    static dev_t dev;
+    static int known;
+    struct stat sb;
+    if (fstat(root, &sb) < 0)
+        return errno;
+    if (known)
+        return sb.st_dev == dev ? 0 : ENOTCONN;
+    struct statfs sf;
+    if (fstatfs(root, &sf) < 0 || sf.f_type != FS__FUSE_MAGIC)
+        return ENOTCONN;
+    dev = sb.st_dev;
+    known = 1;
+    return 0;
+}
+
 /* In the helper: performs CMD beneath the mount; returns an errno. */
 static int fs__perform(const char *mnt, const fs__cmd *c)
 {
     int root = open(mnt, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (root < 0)
         return errno;
-    struct statfs sf;
-    if (fstatfs(root, &sf) < 0 || sf.f_type != FS__FUSE_MAGIC) {
+    int rc = fs__our_mount(root);
+    if (rc != 0) {
         close(root);
-        return ENOTCONN;
+        return rc;
     }
-    int rc = 0;
     struct stat sb;
     switch (c->op) {
     case FS_ANN_MODIFY: {

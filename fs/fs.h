@@ -118,9 +118,14 @@ fuse_ino_t fs_ino_find(fs_inodes *t, const char *path);
 int fs_ino_path(fs_inodes *t, fuse_ino_t ino, char *buf, size_t len);
 /* PATH of a child: "" + name = name. -ENAMETOOLONG. */
 int fs_path_join(const char *dir, const char *name, char *buf, size_t len);
-/* Marks INO as possibly watched (a user stat'ed or listed it). */
+/* Marks INO as possibly watched (a user listed it). */
 void fs_ino_watched_set(fs_inodes *t, fuse_ino_t ino);
-/* 1 if PATH has an inode marked as possibly watched. */
+/* Thread TID looked INO up or stat'ed it: a mark unless withdrawn. */
+void fs_ino_seen(fs_inodes *t, fuse_ino_t ino, pid_t tid);
+/* Thread TID opens a file to write into it: what it looked at on the way
+ * was its path walk, not a watch. */
+void fs_ino_seen_withdraw(fs_inodes *t, pid_t tid);
+/* 1 if PATH has an inode marked, or seen, as possibly watched. */
 int fs_ino_watched(fs_inodes *t, const char *path);
 /* Renames FROM (and everything below it) to TO. */
 int fs_ino_rename(fs_inodes *t, const char *from, const char *to);
@@ -324,6 +329,12 @@ void fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 void fs_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
 void fs_op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
 
+/* How long the kernel may keep N's entry and attributes: 0 but for the
+ * fixed skeleton of the tree. */
+double fs_cache_ttl(const fs_node *n);
+/* 1 if N is a directory or file whose changes are announced to inotify
+ * watchers (notify.c), so whether someone looks at it matters. */
+int fs_node_watchable(const fs_node *n);
 /* Shared by the ops: the reply for a node that exists at PATH. */
 void fs_reply_entry(fuse_req_t req, fs_state *st, const char *path,
                     const fs_node *n, const struct stat *sb);

@@ -11,7 +11,14 @@
  * An inode also remembers whether a user stat'ed or listed it: inotify
  * watchers (inotifywait, tail -f, ls) do, while a process that only opens
  * a path (an enqueue) does not, so the notifier announces changes only
- * where someone may be looking.
+ * where someone may be looking.  The kernel cannot tell us which: the
+ * GETATTR it sends to check a directory's permissions on the way to
+ * queues/Q/new looks exactly like a watcher's stat.  So a lookup or stat
+ * is first only a sighting by the calling thread; the thread's open of a
+ * message or ctl file right after withdraws its sightings (it was walking
+ * a path to write), and a sighting that stands for a second becomes a
+ * mark.  Until then it counts as a mark already, so a watcher misses
+ * nothing meanwhile.
  */
 #include "fs.h"
 
@@ -20,6 +27,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define FS__SIGHTINGS 128
+#define FS__SIGHTING_MS 1000
+
 typedef struct {
     char *path;
     uint64_t hash;
@@ -27,8 +37,15 @@ typedef struct {
     int watched;     /* someone stat'ed or listed it: it may be watched */
 } fs__inode;
 
+typedef struct {
+    fuse_ino_t ino; /* 0: free */
+    pid_t tid;
+    int64_t at;
+} fs__sighting;
+
 struct fs_inodes {
     pthread_mutex_t mu;
+    fs__sighting seen[FS__SIGHTINGS];
     fs__inode *v; /* v[ino - 1] */
     size_t n;
     size_t cap;
@@ -184,12 +201,63 @@ void fs_ino_watched_set(fs_inodes *t, fuse_ino_t ino)
     pthread_mutex_unlock(&t->mu);
 }
 
+/* Sightings that stood long enough become marks; with the lock held. */
+static void fs__sightings_settle(fs_inodes *t, int64_t now)
+{
+    for (size_t i = 0; i < FS__SIGHTINGS; i++) {
+        fs__sighting *s = &t->seen[i];
+        if (s->ino && now - s->at >= FS__SIGHTING_MS) {
+            t->v[s->ino - 1].watched = 1;
+            s->ino = 0;
+        }
+    }
+}
+
+void fs_ino_seen(fs_inodes *t, fuse_ino_t ino, pid_t tid)
+{
+    int64_t now = eng_now_ms();
+    pthread_mutex_lock(&t->mu);
+    if (ino > 0 && ino <= t->n && !t->v[ino - 1].watched) {
+        fs__sightings_settle(t, now);
+        fs__sighting *slot = NULL;
+        for (size_t i = 0; i < FS__SIGHTINGS; i++) {
+            fs__sighting *s = &t->seen[i];
+            if (s->ino == ino && s->tid == tid) {
+                slot = s;
+                break;
+            }
+            if (!s->ino && !slot)
+                slot = s;
+        }
+        if (slot)
+            *slot = (fs__sighting){.ino = ino, .tid = tid, .at = now};
+        else
+            t->v[ino - 1].watched = 1; /* too many to follow: assume so */
+    }
+    pthread_mutex_unlock(&t->mu);
+}
+
+void fs_ino_seen_withdraw(fs_inodes *t, pid_t tid)
+{
+    int64_t now = eng_now_ms();
+    pthread_mutex_lock(&t->mu);
+    fs__sightings_settle(t, now);
+    for (size_t i = 0; i < FS__SIGHTINGS; i++)
+        if (t->seen[i].ino && t->seen[i].tid == tid)
+            t->seen[i].ino = 0;
+    pthread_mutex_unlock(&t->mu);
+}
+
 int fs_ino_watched(fs_inodes *t, const char *path)
 {
     uint64_t h = fs__hash(path);
+    int64_t now = eng_now_ms();
     pthread_mutex_lock(&t->mu);
+    fs__sightings_settle(t, now);
     fuse_ino_t ino = fs__find(t, path, h);
     int w = ino ? t->v[ino - 1].watched : 0;
+    for (size_t i = 0; ino && i < FS__SIGHTINGS && !w; i++)
+        w = t->seen[i].ino == ino;
     pthread_mutex_unlock(&t->mu);
     return w;
 }

@@ -56,6 +56,7 @@ struct fs_notify {
     pthread_t thread;
     int started;
     int stop;
+    int idle; /* the thread waits for a change (not out its rate limit) */
     fs__ev *head;
     fs__ev **tail;
     size_t queued;
@@ -172,7 +173,12 @@ void fs_notify_engine(const eng_event *ev, void *ud)
     *nt->tail = e;
     nt->tail = &e->next;
     nt->queued++;
-    pthread_cond_signal(&nt->cv);
+    /* Called on the committer's thread before it acknowledges: waking the
+     * notifier for each change would cost every enqueue a context switch,
+     * so only an idle notifier is woken; a busy one takes the change with
+     * its next batch. */
+    if (nt->idle)
+        pthread_cond_signal(&nt->cv);
     pthread_mutex_unlock(&nt->mu);
 }
 
@@ -563,7 +569,9 @@ static void *fs__thread(void *arg)
     pthread_mutex_lock(&nt->mu);
     while (!nt->stop) {
         if (!nt->head) {
+            nt->idle = 1;
             pthread_cond_wait(&nt->cv, &nt->mu);
+            nt->idle = 0;
             continue;
         }
         struct timespec next;

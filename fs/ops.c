@@ -2,11 +2,14 @@
  * ops.c - the table of FUSE low-level operations and what they share.
  *
  * Every operation a user can reach is implemented, so none surfaces as
- * ENOSYS: what the tree does not allow is EPERM or EACCES.  Attributes are
- * never cached and entries only for the fixed skeleton of an actor (1 s),
- * because the engine changes content without the kernel knowing (and a
- * watcher's stat must reach us, see inode.c); notify.c invalidates what
- * it announces.
+ * ENOSYS: what the tree does not allow is EPERM or EACCES.  Only the fixed
+ * skeleton of an actor (its directory, queues/, each queue, new, ctl...)
+ * is cached, entries and attributes for 1 s: it only changes when the
+ * actor comes or goes, and with default_permissions the kernel would
+ * otherwise ask for the attributes of every directory on the way to
+ * queues/Q/new at each enqueue.  Everything else the engine changes
+ * without the kernel knowing, so it is not cached (and a watcher's stat
+ * must reach us, see inode.c); notify.c invalidates what it announces.
  */
 #include "fs.h"
 
@@ -32,6 +35,26 @@ static int fs__stable(const fs_node *n)
     }
 }
 
+double fs_cache_ttl(const fs_node *n)
+{
+    return n && (n->kind == FS_N_ROOT || fs__stable(n)) ? 1.0 : 0.0;
+}
+
+int fs_node_watchable(const fs_node *n)
+{
+    switch (n->kind) {
+    case FS_N_ACTOR:
+    case FS_N_QUEUE:
+    case FS_N_STATE:
+    case FS_N_STATUS:
+    case FS_N_EVENTS:
+    case FS_N_STEP:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
 void fs_reply_entry(fuse_req_t req, fs_state *st, const char *path,
                     const fs_node *n, const struct stat *sb)
 {
@@ -44,9 +67,7 @@ void fs_reply_entry(fuse_req_t req, fs_state *st, const char *path,
     }
     e.attr = *sb;
     e.attr.st_ino = e.ino;
-    /* Attributes are never cached: a watcher's stat must reach us. */
-    if (n && fs__stable(n))
-        e.entry_timeout = 1.0;
+    e.entry_timeout = e.attr_timeout = fs_cache_ttl(n);
     fuse_reply_entry(req, &e);
 }
 

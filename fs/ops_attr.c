@@ -44,6 +44,20 @@ static int fs__helper_lookup(fuse_req_t req, fs_state *st, const char *path)
     return 0;
 }
 
+/* A user looked N (at PATH) up or stat'ed it; the helper does not count. */
+static void fs__seen(fuse_req_t req, fs_state *st, const fs_node *n,
+                     const char *path)
+{
+    fs_ann_op op;
+    char apath[PATH_MAX];
+    if (!fs_node_watchable(n) ||
+        fs_announce_req(st, req, &op, apath, sizeof(apath)))
+        return;
+    fuse_ino_t ino = fs_ino_get(st->inodes, path);
+    if (ino)
+        fs_ino_seen(st->inodes, ino, fuse_req_ctx(req)->pid);
+}
+
 void fs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
     fs_state *st = fuse_req_userdata(req);
@@ -68,6 +82,7 @@ void fs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
         fuse_reply_err(req, rc == -EINVAL ? ENOENT : -rc);
         return;
     }
+    fs__seen(req, st, &n, path);
     fs_reply_entry(req, st, path, &n, &sb);
 }
 
@@ -107,15 +122,17 @@ void fs_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     fs_state *st = fuse_req_userdata(req);
     fs_node n;
     struct stat sb;
+    int rc = fs__stat_ino(st, ino, &n, &sb);
+    if (rc < 0) {
+        fuse_reply_err(req, -rc);
+        return;
+    }
     fs_ann_op op;
     char apath[PATH_MAX];
-    if (!fs_announce_req(st, req, &op, apath, sizeof(apath)))
-        fs_ino_watched_set(st->inodes, ino);
-    int rc = fs__stat_ino(st, ino, &n, &sb);
-    if (rc < 0)
-        fuse_reply_err(req, -rc);
-    else
-        fuse_reply_attr(req, &sb, 0.0);
+    if (fs_node_watchable(&n) &&
+        !fs_announce_req(st, req, &op, apath, sizeof(apath)))
+        fs_ino_seen(st->inodes, ino, fuse_req_ctx(req)->pid);
+    fuse_reply_attr(req, &sb, fs_cache_ttl(&n));
 }
 
 void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
@@ -163,7 +180,7 @@ void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
         return;
     }
     sb.st_ino = ino;
-    fuse_reply_attr(req, &sb, 0.0);
+    fuse_reply_attr(req, &sb, fs_cache_ttl(&n));
 }
 
 void fs_op_readlink(fuse_req_t req, fuse_ino_t ino)
@@ -214,13 +231,16 @@ void fs_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
     fuse_reply_err(req, ENOTSUP);
 }
 
+/* No file has extended attributes.  ENOSYS tells the kernel so once: it
+ * then answers EOPNOTSUPP itself, instead of asking us for
+ * security.capability at every write (a round trip per enqueue). */
 void fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
                     size_t size)
 {
     (void)ino;
     (void)name;
     (void)size;
-    fuse_reply_err(req, ENODATA);
+    fuse_reply_err(req, ENOSYS);
 }
 
 void fs_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)

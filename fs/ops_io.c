@@ -87,6 +87,8 @@ void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     if (fs_req_path(req, st, ino, path, sizeof(path)) < 0)
         return;
     int rc = fs_node_parse(st, path, &n);
+    if (rc == 0 && fs__write_only(n.kind))
+        fs_ino_seen_withdraw(st->inodes, fuse_req_ctx(req)->pid);
     if (rc == 0 && n.kind == FS_N_QKEY)
         rc = fs_enqueue_key_check(st, &n);
     if (rc == 0)
@@ -115,6 +117,8 @@ void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
         fuse_reply_err(req, rc == -EINVAL ? EINVAL : EACCES);
         return;
     }
+    if (rc == 0 && fs__write_only(n.kind))
+        fs_ino_seen_withdraw(st->inodes, fuse_req_ctx(req)->pid);
     if (rc == 0 && n.kind == FS_N_QKEY)
         rc = fs_enqueue_key_check(st, &n);
     else if (rc == 0 && n.kind != FS_N_VMFS && (fi->flags & O_EXCL))

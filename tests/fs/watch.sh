@@ -3,7 +3,8 @@
 # in steps/ for new entries and iteration directories (IN_ISDIR, so -r
 # follows), IN_MODIFY on state.json, status and events, and IN_CREATE /
 # IN_DELETE in queues/NAME/ as messages arrive and are taken; within
-# 100 ms of the engine's change.
+# 100 ms of the engine's change.  A watcher of one queue directory that
+# never lists it sees its messages too.
 . "$(dirname "$0")/../lib.sh"
 af_start
 C=$MNT/counter
@@ -62,6 +63,20 @@ print("engine change -> IN_MODIFY(state.json): median %.1f ms, max %.1f ms"
       % (delays[2], delays[-1]))
 assert delays[2] < 100, delays
 PY
+
+# A watcher that does not list (inotifywait without -r on one queue of a
+# new actor) is seen by its lookups: it sees messages arrive and go.
+mkdir "$MNT/counter@w"
+W2=$AF_TMP/watch2.out
+inotifywait -m --format '%f %e' "$MNT/counter@w/queues/add" > "$W2" \
+  2>"$AF_TMP/watch2.err" &
+wait_for 10 grep -q 'Watches established' "$AF_TMP/watch2.err" \
+  || fail "inotifywait did not start: $(cat "$AF_TMP/watch2.err")"
+echo '{"n": 3}' > "$MNT/counter@w/queues/add/new"
+for want in "[0-9]*.json CREATE" "[0-9]*.json DELETE"; do
+  wait_for 5 grep -q -- "$want" "$W2" \
+    || fail "queue watcher: no '$want'; got: $(cat "$W2")"
+done
 
 af_stop_ok
 af_pass

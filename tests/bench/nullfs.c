@@ -4,9 +4,11 @@
  *
  * Its root holds one file, `new`, that accepts open+write+close (and
  * create of any other name) and keeps nothing, with the same FUSE setup
- * as actorfs (low-level API, multi-threaded loop, direct_io, the same
- * cache timeouts for `new`).  What `echo > new` costs here is what the
- * kernel and libfuse cost; the rest of an actorfs enqueue is actorfs.
+ * as actorfs (low-level API, multi-threaded loop, default_permissions,
+ * direct_io, no extended attributes, the same cache timeouts for the root
+ * and `new`: entry and attributes 1 s).  What `echo > new` costs here is
+ * what the kernel and libfuse cost; the rest of an actorfs enqueue is
+ * actorfs.
  *
  *   nullfs MOUNTPOINT        (foreground; stop with fusermount3 -u)
  */
@@ -41,7 +43,7 @@ static void nullfs_entry(fuse_req_t req, fuse_ino_t ino)
     struct fuse_entry_param e;
     memset(&e, 0, sizeof(e));
     e.ino = ino;
-    e.entry_timeout = 1.0;
+    e.entry_timeout = e.attr_timeout = 1.0;
     nullfs_stat(ino, &e.attr);
     fuse_reply_entry(req, &e);
 }
@@ -67,7 +69,8 @@ static void nullfs_getattr(fuse_req_t req, fuse_ino_t ino,
     (void)fi;
     struct stat sb;
     nullfs_stat(ino, &sb);
-    fuse_reply_attr(req, &sb, 0.0);
+    int fixed = ino == FUSE_ROOT_ID || ino == NULLFS_NEW;
+    fuse_reply_attr(req, &sb, fixed ? 1.0 : 0.0);
 }
 
 static void nullfs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,

@@ -363,6 +363,7 @@ eng__wreq *eng__actor_req(eng__actor *a)
         eng__actor_flush(a);
     else {
         a->deferred = NULL;
+        a->dseq++;
         deferred_unlink(a);
         return r;
     }
@@ -381,6 +382,7 @@ eng__wreq *eng__actor_req_lazy(eng__actor *a)
         eng__actor_flush(a);
     if (!a->deferred) {
         a->deferred = req_new(a);
+        a->dseq++;
         a->dnext = e->deferred;
         if (a->dnext)
             a->dnext->dprev = &a->dnext;
@@ -398,6 +400,7 @@ void eng__actor_flush(eng__actor *a)
     if (!r)
         return;
     a->deferred = NULL;
+    a->dseq++;
     deferred_unlink(a);
     eng__submit(a->e, r);
 }
@@ -462,7 +465,12 @@ void eng__actor_status_sync(eng__actor *a)
         str_eq(l->step, st.step) && str_eq(l->error, st.error))
         return;
     eng__wreq *r = eng__actor_req_lazy(a);
+    /* The row is overwritten: an earlier write of the same commit is
+     * dropped (the later one comes after anything else that writes it). */
+    if (r->status_op)
+        r->status_op->kind = ENG__OP_NONE;
     eng__op *o = eng__op_add(r, ENG__OP_STATUS);
+    r->status_op = o;
     o->st.run = st.run;
     o->st.status = st.status;
     o->st.attempt = st.attempt;

@@ -115,36 +115,22 @@ eng__op *eng__op_entry(eng__wreq *r, const eng__entry *e, int created)
     return o;
 }
 
+/* TYPE is one of the engine's own event names (no JSON escapes); the
+ * timestamp is printed as an integer, which cJSON would print as a double
+ * through two printf calls and a strtod. */
 void eng__op_event(eng__wreq *r, const char *type, cJSON *fields)
 {
-    cJSON *j = cJSON_CreateObject();
-    if (!j)
+    char *rest = fields ? cJSON_PrintUnformatted(fields) : NULL;
+    cJSON_Delete(fields);
+    if (fields && !rest)
         abort();
-    cJSON_AddNumberToObject(j, "ts", (double)r->now);
-    cJSON_AddStringToObject(j, "type", type);
-    if (fields) {
-        cJSON *f = fields->child;
-        while (f) {
-            cJSON *next = f->next;
-            cJSON_DetachItemViaPointer(fields, f);
-            cJSON_AddItemToObject(j, f->string, f);
-            f = next;
-        }
-        cJSON_Delete(fields);
-    }
-    char *line = cJSON_PrintUnformatted(j);
-    cJSON_Delete(j);
-    if (!line)
-        abort();
+    /* rest is "{}" or "{...}": its fields follow ours */
+    const char *more = rest && rest[1] != '}' ? rest + 1 : "}";
     eng__op *o = eng__op_add(r, ENG__OP_EVENT);
-    size_t n = strlen(line);
-    o->s1 = malloc(n + 2);
-    if (!o->s1)
+    if (asprintf(&o->s1, "{\"ts\":%lld,\"type\":\"%s\"%s%s\n",
+                 (long long)r->now, type, *more == '}' ? "" : ",", more) < 0)
         abort();
-    memcpy(o->s1, line, n);
-    o->s1[n] = '\n';
-    o->s1[n + 1] = 0;
-    free(line);
+    free(rest);
 }
 
 void eng__wev_add(eng__wreq *r, eng_ev_kind kind, const char *path,
@@ -319,6 +305,8 @@ static int apply_op(eng *e, eng__wreq *r, eng__op *o)
         if (rc == 0)
             eng__wev_add(r, ENG_EV_ACTOR_DESTROYED, NULL, 0);
         return rc;
+    case ENG__OP_NONE:
+        return 0;
     }
     return -EINVAL;
 }

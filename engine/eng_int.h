@@ -63,7 +63,8 @@ void eng__sync_done(eng__sync *s, int rc);
 enum { ENG__OP_ENTRY, ENG__OP_TREE_DEL, ENG__OP_STATE, ENG__OP_STATUS,
        ENG__OP_EVENT, ENG__OP_TIMER_PUT, ENG__OP_TIMER_DEL, ENG__OP_TAKE,
        ENG__OP_MSG_INSERT, ENG__OP_MSG_CANCEL, ENG__OP_ACTOR_INSERT,
-       ENG__OP_ACTOR_DELETE };
+       ENG__OP_ACTOR_DELETE,
+       ENG__OP_NONE /* superseded by a later op of the same request */ };
 
 typedef struct eng__op {
     struct eng__op *next;
@@ -97,6 +98,7 @@ typedef struct eng__wreq {
     char *type, *key;
     eng__op *ops, **tail;
     eng__wev *evs, **evtail;
+    eng__op *status_op; /* the last STATUS op, superseded by the next */
     int rc;
     int64_t msg_id; /* MSG_INSERT */
     int created;    /* ACTOR_INSERT */
@@ -149,6 +151,7 @@ typedef struct eng__actor {
     int loaded, ready, in_run, halted, broken, destroyed, nsteps, pending;
     struct eng__actor *rnext; /* ready list */
     eng__wreq *deferred;      /* no-wait writes not yet handed over */
+    unsigned dseq;            /* changes whenever deferred does */
     /* actors with deferred writes: a list any member leaves in O(1) */
     struct eng__actor *dnext, **dprev;
     eng__map cache;           /* path -> centry */
@@ -206,6 +209,11 @@ struct eng_sctx {
     char *errmsg;
     cJSON *state_copy;
     int has_lock;
+    /* the ENTRY op that journals the start, while it is still in the
+     * actor's deferred request number start_dseq: the completion then
+     * replaces it instead of writing the row twice */
+    eng__op *start_op;
+    unsigned start_dseq;
     struct eng_sctx *next;
 };
 

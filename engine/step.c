@@ -153,7 +153,11 @@ static void conclude(struct eng_sctx *s, int rc, const char *msg,
         ce->out = s->output ? s->output : cJSON_CreateNull();
         s->output = NULL;
         ce->busy = 0;
-        eng__op_entry(r, &ce->e, 0);
+        if (s->start_op && s->start_dseq == a->dseq) {
+            eng__entry_clear(&s->start_op->e);
+            eng__entry_copy(&s->start_op->e, &ce->e);
+        } else
+            eng__op_entry(r, &ce->e, 0);
         if (s->state_copy) {
             eng__op_add(r, ENG__OP_STATE)->s1 =
                 cJSON_PrintUnformatted(s->state_copy);
@@ -294,7 +298,8 @@ int eng__step_start(eng__actor *a, eng__centry *ce, eng_step_fn fn,
         ce->e.started_at = eng_now_ms();
     ce->busy = 1;
     eng__wreq *r = eng__actor_req_lazy(a);
-    eng__op_entry(r, &ce->e, created);
+    s->start_op = eng__op_entry(r, &ce->e, created);
+    s->start_dseq = a->dseq;
     cJSON *f = cJSON_CreateObject();
     cJSON_AddStringToObject(f, "path", s->path);
     cJSON_AddNumberToObject(f, "attempt", s->attempt);

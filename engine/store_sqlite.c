@@ -154,6 +154,10 @@ struct eng__conn {
 
 struct eng__store {
     eng__conn *w;
+    /* The end of the last events file appended to, so that a run of
+     * appends to one actor looks it up once; forgotten on any rollback. */
+    int64_t ev_actor;
+    uint64_t ev_end;
     char *path;
     pthread_mutex_t mu; /* the reader pool */
     eng__conn *idle;
@@ -353,12 +357,14 @@ static int s_release(eng__store *s) { return simple(s, S_RELEASE); }
 
 static void s_rollback(eng__store *s)
 {
+    s->ev_actor = 0;
     if (!sqlite3_get_autocommit(s->w->db))
         simple(s, S_ROLLBACK);
 }
 
 static void s_rollback_to(eng__store *s)
 {
+    s->ev_actor = 0;
     simple(s, S_ROLLTO);
     simple(s, S_RELEASE);
 }
@@ -418,6 +424,7 @@ static int s_actor_insert(eng__store *s, const char *type, const char *key,
 
 static int s_actor_delete(eng__store *s, int64_t id)
 {
+    s->ev_actor = 0;
     static const int dels[] = {S_DEL_ACTOR, S_DEL_STATE, S_DEL_JOURNAL,
                                S_DEL_MSGS, S_DEL_TIMERS, S_DEL_EVENTS};
     for (size_t i = 0; i < sizeof dels / sizeof dels[0]; i++) {
@@ -691,17 +698,26 @@ static int events_end(eng__conn *c, int64_t id, uint64_t *end)
 
 static int s_event_append(eng__store *s, int64_t id, const char *line)
 {
-    uint64_t end;
-    int rc = events_end(s->w, id, &end);
+    uint64_t end = s->ev_end;
+    int rc = 0;
+    if (s->ev_actor != id)
+        rc = events_end(s->w, id, &end);
+    s->ev_actor = 0;
     if (rc < 0)
         return rc;
     sqlite3_stmt *st = stmt(s->w, S_EV_INS);
     if (!st)
         return -EIO;
+    size_t len = strlen(line);
     sqlite3_bind_int64(st, 1, id);
     sqlite3_bind_int64(st, 2, (int64_t)end);
-    bind_text(st, 3, line);
-    return run(s->w, st, "append event");
+    sqlite3_bind_text(st, 3, line, (int)len, SQLITE_STATIC);
+    rc = run(s->w, st, "append event");
+    if (rc == 0) {
+        s->ev_actor = id;
+        s->ev_end = end + len;
+    }
+    return rc;
 }
 
 /* ---- read side ---- */

@@ -1,7 +1,7 @@
 /*
  * exec.c - the exec, readFile and writeFile actions.
  *
- * exec runs `sh -c CMD` in the VM's sandbox on the loop thread and waits
+ * exec runs `sh -c CMD` in the VM's sandbox (box.c) from the loop thread and waits
  * for it here, on the action's thread, polling its deadline and the
  * action's cancellation (a step timeout or cancel) so that either kills
  * the whole process tree.  stdout and stderr are kept up to 1 MiB each;
@@ -35,7 +35,7 @@ typedef struct {
     pthread_cond_t cv;
     const char *vm;
     const char *cmd;
-    vm__proc *p;
+    vm__run *r;
     vm__buf out, err;
     int out_trunc, err_trunc;
     int done;
@@ -70,9 +70,8 @@ static void on_err(void *ud, const char *buf, size_t n)
 static void on_done(void *ud, int64_t status, int sig, int oom)
 {
     job *j = ud;
-    vm__proc_free(j->p);
     pthread_mutex_lock(&j->mu);
-    j->p = NULL;
+    j->r = NULL;
     j->status = status;
     j->sig = sig;
     j->oom = oom;
@@ -85,10 +84,9 @@ static void start(void *arg)
 {
     job *j = arg;
     const char *cmd[] = {"sh", "-c", j->cmd, NULL};
-    vm__sandbox_spec spec = {.vm = j->vm, .cmd = cmd, .agent_dir = 0};
     vm__proc_cbs cbs = {on_out, on_err, on_done, j};
-    j->spawn_rc = vm__proc_spawn(&spec, exec_env, 0, &cbs, &j->p, j->reason,
-                                 sizeof j->reason);
+    j->spawn_rc = vm__box_run(j->vm, cmd, exec_env, &cbs, &j->r, j->reason,
+                              sizeof j->reason);
     if (j->spawn_rc < 0) {
         pthread_mutex_lock(&j->mu);
         j->done = 1;
@@ -99,7 +97,7 @@ static void start(void *arg)
 static void kill_job(void *arg)
 {
     job *j = arg;
-    vm__proc_kill(j->p);
+    vm__box_kill(j->r);
 }
 
 static cJSON *text_of(vm__buf *b, int trunc)

@@ -1,6 +1,8 @@
 /*
- * proc.c - one sandboxed process on the VM loop: bubblewrap spawned as
- * the unprivileged sandbox uid, its stdio pipes, its cgroups, its death.
+ * proc.c - one sandboxed process on the VM loop, a sandbox of its own:
+ * an agent session's (exec runs in the VM's shared sandbox, box.c).
+ * bubblewrap spawned as the unprivileged sandbox uid, its stdio pipes,
+ * its cgroups, its death.
  *
  * The order matters for limits: bubblewrap reports the sandbox's pid on
  * fd 3 and then blocks reading fd 4; the process is moved into its
@@ -78,6 +80,11 @@ static void lifeline_close(void)
 void vm__proc_accept(void)
 {
     closing = 0;
+}
+
+int vm__proc_closing(void)
+{
+    return closing;
 }
 
 static void live_unlink(vm__proc *p)

@@ -11,9 +11,11 @@
  * as VM__HOST_UID (proc.c), so the sandbox's `user` is that uid outside.
  * Paths on the host side are the staged ones (stage.c).  fd 3 gets
  * bubblewrap's info (the sandbox's pid) and fd 4 holds the sandbox until
- * the process is in its cgroups.
+ * the process is in its cgroups.  A VM's persistent sandbox (box.c) has
+ * none of these: its pid 1 is our init, bound read-only from the stage,
+ * and its socket (fd 3) is its lifeline.
  *
- * fd 5 is the lifeline (proc.c): a pipe whose write end only the daemon
+ * fd 5 of an agent's sandbox is the lifeline (proc.c): a pipe whose write end only the daemon
  * holds.  The command runs under a watcher that kills everything in the
  * sandbox when the lifeline reads EOF, that is when the daemon is gone,
  * however it died.  bubblewrap's --die-with-parent alone is not enough:
@@ -24,6 +26,7 @@
  * namespace with it.
  */
 #include "vm_int.h"
+#include "vminit.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -148,12 +151,18 @@ int vm__sandbox_argv(const vm__sandbox_spec *s, char ***argv, char *err,
     }
     if (s->agent_dir)
         add3(&a, "--ro-bind-try", VM__STAGE "/agent", VM__AGENT_MOUNT);
-    add3(&a, "--chdir", "/home/user", "--info-fd");
-    add3(&a, "3", "--block-fd", "4");
-    add3(&a, "--", "/bin/sh", "-c");
-    add(&a, "(read x <&5; kill -KILL -1) </dev/null >/dev/null 2>&1 & "
-            "exec 5<&-; exec \"$@\"");
-    add(&a, "actorfs");
+    if (s->box) {
+        add3(&a, "--as-pid-1", "--ro-bind", VM__STAGE "/init");
+        add3(&a, VM__INIT_PATH, "--chdir", "/home/user");
+        add(&a, "--");
+    } else {
+        add3(&a, "--chdir", "/home/user", "--info-fd");
+        add3(&a, "3", "--block-fd", "4");
+        add3(&a, "--", "/bin/sh", "-c");
+        add(&a, "(read x <&5; kill -KILL -1) </dev/null >/dev/null 2>&1 & "
+                "exec 5<&-; exec \"$@\"");
+        add(&a, "actorfs");
+    }
     for (size_t i = 0; s->cmd[i] != NULL; i++)
         add(&a, s->cmd[i]);
     if (a.oom) {

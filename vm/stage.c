@@ -12,6 +12,7 @@
  *   vm/     a bind of DATA/vm (0711: traversable, not listable)
  *   agent/  a bind of the test agent's directory
  *   ro/N    a bind of the Nth --vm-ro host directory
+ *   init    a copy of actorfs-vminit (init.c), pid 1 of each VM's sandbox
  *   etc/    the sandbox's /etc: passwd and group with its `user`, a
  *           gitconfig, and
  *           binds of the few host files commands need (never shadow)
@@ -168,6 +169,38 @@ static int stage_dev(char *err, size_t errlen)
     return rc;
 }
 
+static char init_error[512];
+
+const char *vm__stage_init_error(void)
+{
+    return init_error;
+}
+
+/* A copy, not a bind: the build tree may be under a directory the
+ * sandbox's uid cannot walk.  Missing, it only disables exec (said then). */
+static void stage_init(void)
+{
+    char buf[65536];
+    ssize_t n = 0;
+    int in = open(ACTORFS_VMINIT, O_RDONLY | O_CLOEXEC);
+    int out = in < 0 ? -1 : open(VM__STAGE "/init", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0755);
+    while (out >= 0 && (n = read(in, buf, sizeof buf)) > 0)
+        if (write(out, buf, (size_t)n) != n)
+            n = -1;
+    if (in < 0 || out < 0 || n < 0)
+        snprintf(init_error, sizeof init_error, "copying %s: %s", ACTORFS_VMINIT,
+                 strerror(errno));
+    if (out >= 0 && close(out) < 0)
+        snprintf(init_error, sizeof init_error, "copying %s: %s", ACTORFS_VMINIT,
+                 strerror(errno));
+    if (in >= 0)
+        close(in);
+    if (init_error[0]) {
+        unlink(VM__STAGE "/init");
+        eng_log("vm: WARNING: %s", init_error);
+    }
+}
+
 /* Binds each host /etc entry a command may need into the staged etc/,
  * following symlinks (os-release, resolv.conf often are). */
 static int stage_etc(char *err, size_t errlen)
@@ -243,6 +276,7 @@ int vm__stage_setup(char *err, size_t errlen)
     }
     if ((rc = stage_etc(err, errlen)) < 0)
         return rc;
+    stage_init();
     return stage_dev(err, errlen);
 }
 

@@ -85,6 +85,7 @@ static int on_destroy(eng *e, const char *key, void *ud, char *err, size_t errle
                 "running; close its sessions first", key, n);
         return -EBUSY;
     }
+    vm__loop_call(vm__box_stop, (void *)key);
     return vm__dirs_remove(key, err, errlen);
 }
 
@@ -158,6 +159,7 @@ void vm_shutdown(void)
     /* Commands still running end now; their actions get their results
      * (killed) as the loop drains before it stops. */
     vm__loop_call(vm__proc_kill_all, NULL);
+    vm__loop_call(vm__box_stop_all, NULL);
     vm__loop_stop();
     vm__cg_shutdown();
     vm__conf_free();

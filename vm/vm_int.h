@@ -6,7 +6,9 @@
  * condition variable.  conf.c holds the configuration, stage.c the loop
  * thread's private mount namespace, cgroup.c the resource limits,
  * sandbox.c the bubblewrap command line, proc.c a sandboxed process on
- * the loop, path.c file access confined to a VM root, exec.c and
+ * the loop (an agent session), box.c a VM's persistent sandbox whose
+ * init (init.c) runs its commands, path.c file access confined to a VM
+ * root, exec.c and
  * session.c/acp.c the actions, redact.c the credential filter.
  */
 #ifndef VM_INT_H
@@ -77,6 +79,9 @@ const char *vm__conf_install_hint(const char *command);
  * etc/passwd, etc/group.  Runs on the loop thread. */
 #define VM__STAGE "/run/actorfs-vm"
 int vm__stage_setup(char *err, size_t errlen);
+/* The VM init (actorfs-vminit) is copied to VM__STAGE/init; if that
+ * failed, why. */
+const char *vm__stage_init_error(void);
 /* The staged path of SUB ("/home/user", "/tmp") of VM's root. */
 int vm__stage_vm_path(const char *vm, const char *sub, char *buf, size_t len);
 
@@ -113,6 +118,7 @@ typedef struct {
     const char *vm;
     const char *const *cmd; /* argv inside the sandbox, NULL-terminated */
     int agent_dir;          /* bind the test agent's directory */
+    int box;                /* a VM's persistent sandbox: cmd is its init */
 } vm__sandbox_spec;
 
 /* A NULL-terminated malloc'd argv (each string malloc'd). */
@@ -120,7 +126,7 @@ int vm__sandbox_argv(const vm__sandbox_spec *s, char ***argv, char *err,
                      size_t errlen);
 void vm__argv_free(char **argv);
 
-/* ---- proc.c: one sandboxed process on the loop ---------------------- */
+/* ---- proc.c: a process in a sandbox of its own (agent sessions) ----- */
 
 typedef struct vm__proc vm__proc;
 typedef struct {
@@ -143,6 +149,22 @@ void vm__proc_free(vm__proc *p);
  * vm__loop_fn for shutdown); vm__proc_accept undoes the refusal. */
 void vm__proc_kill_all(void *unused);
 void vm__proc_accept(void);
+int vm__proc_closing(void);
+
+/* ---- box.c: a VM's persistent sandbox and its commands -------------- */
+
+typedef struct vm__run vm__run;
+/* Loop thread: runs CMD (argv) with ENV in VM's sandbox, starting the
+ * sandbox if it is not running.  cbs as for vm__proc_spawn; the run is
+ * freed right after done returns. */
+int vm__box_run(const char *vm, const char *const *cmd, char **env,
+                const vm__proc_cbs *cbs, vm__run **out, char *err,
+                size_t errlen);
+/* Kills the command's whole tree (NULL: nothing). */
+void vm__box_kill(vm__run *r);
+/* vm__loop_fns: end VM's sandbox (arg: its name) or every sandbox. */
+void vm__box_stop(void *vm);
+void vm__box_stop_all(void *unused);
 
 /* ---- path.c: file access beneath a VM root -------------------------- */
 

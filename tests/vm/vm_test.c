@@ -210,6 +210,58 @@ static int gone_within(const char *needle, int ms)
     return 1;
 }
 
+/* The host pid of the VM init of this process's sandbox (the child of a
+ * bubblewrap this process started), or 0. */
+static pid_t vm_init_pid(void)
+{
+    DIR *d = opendir("/proc");
+    struct dirent *de;
+    pid_t found = 0;
+    while (d != NULL && (de = readdir(d)) != NULL && found == 0) {
+        char path[300], buf[4096];
+        if (de->d_name[0] < '0' || de->d_name[0] > '9')
+            continue;
+        snprintf(path, sizeof path, "/proc/%s/cmdline", de->d_name);
+        int fd = open(path, O_RDONLY);
+        if (fd < 0)
+            continue;
+        ssize_t n = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        buf[n > 0 ? n : 0] = '\0';
+        if (strcmp(buf, "/opt/actorfs/init") != 0)
+            continue;
+        snprintf(path, sizeof path, "/proc/%s/stat", de->d_name);
+        char *st = slurp(path);
+        int ppid = 0, gppid = 0;
+        char *close_paren = st ? strrchr(st, ')') : NULL;
+        if (close_paren != NULL && sscanf(close_paren + 2, "%*c %d", &ppid) == 1) {
+            free(st);
+            snprintf(path, sizeof path, "/proc/%d/stat", ppid);
+            st = slurp(path);
+            close_paren = st ? strrchr(st, ')') : NULL;
+            if (close_paren != NULL && sscanf(close_paren + 2, "%*c %d", &gppid) == 1 &&
+                gppid == (int)getpid())
+                found = (pid_t)atoi(de->d_name);
+        }
+        free(st);
+    }
+    if (d != NULL)
+        closedir(d);
+    return found;
+}
+
+static int no_vm_init_within(int ms)
+{
+    int64_t end = now_ms() + ms;
+    while (vm_init_pid() != 0) {
+        if (now_ms() > end)
+            return 0;
+        struct timespec ts = {0, 20 * 1000000};
+        nanosleep(&ts, NULL);
+    }
+    return 1;
+}
+
 /* A TCP listener on 127.0.0.1 of the host; returns its fd, *port. */
 static int listener(int *port)
 {
@@ -386,6 +438,69 @@ START_TEST(exec_timeout_kills_the_tree)
     ck_assert(gone_within("1234.5", 2000));
     ck_assert(gone_within("1234.6", 2000));
     cJSON_Delete(r);
+}
+END_TEST
+
+START_TEST(exec_leftovers_end_with_the_command)
+{
+    int64_t t0 = now_ms();
+    cJSON *r = run("t", "sleep 1234.1 & setsid sleep 1234.2 & echo started", 0);
+    ck_assert_int_eq(code_of(r), 0);
+    ck_assert_str_eq(out_of(r), "started\n");
+    /* Not the 2 s the daemon waits for output after an exit. */
+    ck_assert_int_lt(now_ms() - t0, 1500);
+    ck_assert(gone_within("sleep 1234.1", 2000));
+    ck_assert(gone_within("sleep 1234.2", 2000));
+    cJSON_Delete(r);
+}
+END_TEST
+
+typedef struct {
+    const char *cmd;
+    cJSON *res;
+    int rc;
+} bg_exec;
+
+static void *bg_exec_main(void *arg)
+{
+    bg_exec *b = arg;
+    char err[512];
+    cJSON *a = cJSON_CreateObject();
+    cJSON_AddStringToObject(a, "cmd", b->cmd);
+    b->rc = eng_action(E, "vm", "t", "exec", a, &b->res, err, sizeof err);
+    cJSON_Delete(a);
+    return NULL;
+}
+
+START_TEST(vm_sandbox_restarts_after_its_init_dies)
+{
+    /* Commands of a VM share its sandbox, whose pid 1 is the VM init. */
+    cJSON *r = run("t", "cat /proc/1/comm", 0);
+    ck_assert_str_eq(out_of(r), "init\n");
+    cJSON_Delete(r);
+    pid_t init = vm_init_pid();
+    ck_assert_int_gt(init, 0);
+    bg_exec b = {.cmd = "sleep 1234.4"};
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, bg_exec_main, &b), 0);
+    int64_t end = now_ms() + 30000;
+    while (!command_running("sleep 1234.4")) {
+        ck_assert_msg(now_ms() < end, "the command never started");
+        struct timespec ts = {0, 10 * 1000000};
+        nanosleep(&ts, NULL);
+    }
+    ck_assert_int_eq(kill(init, SIGKILL), 0);
+    pthread_join(th, NULL);
+    ck_assert_int_eq(b.rc, 0);
+    ck_assert_int_eq(code_of(b.res), 137);
+    cJSON_Delete(b.res);
+    ck_assert(gone_within("sleep 1234.4", 2000));
+    r = run("t", "echo again", 0);
+    ck_assert_str_eq(out_of(r), "again\n");
+    cJSON_Delete(r);
+    pid_t again = vm_init_pid();
+    ck_assert_int_gt(again, 0);
+    ck_assert_int_ne(again, init);
 }
 END_TEST
 
@@ -827,8 +942,10 @@ START_TEST(vm_root_persists_and_rmdir_removes_it)
     ck_assert_ptr_nonnull(strstr(err, "busy"));
     close_session("t", id);
     free(id);
+    ck_assert_int_gt(vm_init_pid(), 0);
     ck_assert_msg(eng_actor_destroy(E, "vm", "t", err, sizeof err) == 0, "%s", err);
     ck_assert_int_ne(access(root, F_OK), 0);
+    ck_assert_msg(no_vm_init_within(2000), "the VM's sandbox outlived rmdir");
 }
 END_TEST
 
@@ -1256,6 +1373,8 @@ static Suite *suite(void)
         {"exec_exit_code_and_output", exec_exit_code_and_output, 60},
         {"exec_output_cap_marks_truncation", exec_output_cap_marks_truncation, 60},
         {"exec_timeout_kills_the_tree", exec_timeout_kills_the_tree, 60},
+        {"exec_leftovers_end_with_the_command", exec_leftovers_end_with_the_command, 60},
+        {"vm_sandbox_restarts_after_its_init_dies", vm_sandbox_restarts_after_its_init_dies, 60},
         {"exec_bad_args_are_refused", exec_bad_args_are_refused, 60},
         {"exec_spawn_fault_fails_with_its_errno", exec_spawn_fault_fails_with_its_errno, 60},
         {"exec_cancelled_with_its_step", exec_cancelled_with_its_step, 60},

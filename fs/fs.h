@@ -127,6 +127,8 @@ void fs_ino_seen(fs_inodes *t, fuse_ino_t ino, pid_t tid);
 void fs_ino_seen_withdraw(fs_inodes *t, pid_t tid);
 /* 1 if PATH has an inode marked, or seen, as possibly watched. */
 int fs_ino_watched(fs_inodes *t, const char *path);
+/* 1 if the directory of ACTOR or anything in it may be watched. */
+int fs_ino_actor_watched(fs_inodes *t, const char *actor);
 /* Renames FROM (and everything below it) to TO. */
 int fs_ino_rename(fs_inodes *t, const char *from, const char *to);
 

@@ -35,10 +35,12 @@ typedef struct {
     uint64_t hash;
     fuse_ino_t next; /* chain in the bucket; 0 ends it */
     int watched;     /* someone stat'ed or listed it: it may be watched */
+    int below;       /* an actor directory: it or something in it is */
 } fs__inode;
 
 typedef struct {
-    fuse_ino_t ino; /* 0: free */
+    fuse_ino_t ino;   /* 0: free */
+    fuse_ino_t actor; /* the actor directory it is in, or 0 */
     pid_t tid;
     int64_t at;
 } fs__sighting;
@@ -193,11 +195,33 @@ int fs_ino_path(fs_inodes *t, fuse_ino_t ino, char *buf, size_t len)
     return rc;
 }
 
+/* The inode of the actor directory PATH is in (its first component), or
+ * 0; with the lock held. */
+static fuse_ino_t fs__actor_of(fs_inodes *t, const char *path)
+{
+    char actor[NAME_MAX + 1];
+    size_t n = strcspn(path, "/");
+    if (n == 0 || n > NAME_MAX)
+        return 0;
+    memcpy(actor, path, n);
+    actor[n] = '\0';
+    return fs__find(t, actor, fs__hash(actor));
+}
+
+/* With the lock held. */
+static void fs__mark(fs_inodes *t, fuse_ino_t ino)
+{
+    t->v[ino - 1].watched = 1;
+    fuse_ino_t actor = fs__actor_of(t, t->v[ino - 1].path);
+    if (actor)
+        t->v[actor - 1].below = 1;
+}
+
 void fs_ino_watched_set(fs_inodes *t, fuse_ino_t ino)
 {
     pthread_mutex_lock(&t->mu);
     if (ino > 0 && ino <= t->n)
-        t->v[ino - 1].watched = 1;
+        fs__mark(t, ino);
     pthread_mutex_unlock(&t->mu);
 }
 
@@ -207,7 +231,7 @@ static void fs__sightings_settle(fs_inodes *t, int64_t now)
     for (size_t i = 0; i < FS__SIGHTINGS; i++) {
         fs__sighting *s = &t->seen[i];
         if (s->ino && now - s->at >= FS__SIGHTING_MS) {
-            t->v[s->ino - 1].watched = 1;
+            fs__mark(t, s->ino);
             s->ino = 0;
         }
     }
@@ -230,9 +254,14 @@ void fs_ino_seen(fs_inodes *t, fuse_ino_t ino, pid_t tid)
                 slot = s;
         }
         if (slot)
-            *slot = (fs__sighting){.ino = ino, .tid = tid, .at = now};
+            *slot = (fs__sighting){
+                .ino = ino,
+                .actor = fs__actor_of(t, t->v[ino - 1].path),
+                .tid = tid,
+                .at = now,
+            };
         else
-            t->v[ino - 1].watched = 1; /* too many to follow: assume so */
+            fs__mark(t, ino); /* too many to follow: assume so */
     }
     pthread_mutex_unlock(&t->mu);
 }
@@ -258,6 +287,20 @@ int fs_ino_watched(fs_inodes *t, const char *path)
     int w = ino ? t->v[ino - 1].watched : 0;
     for (size_t i = 0; ino && i < FS__SIGHTINGS && !w; i++)
         w = t->seen[i].ino == ino;
+    pthread_mutex_unlock(&t->mu);
+    return w;
+}
+
+int fs_ino_actor_watched(fs_inodes *t, const char *actor)
+{
+    uint64_t h = fs__hash(actor);
+    int64_t now = eng_now_ms();
+    pthread_mutex_lock(&t->mu);
+    fs__sightings_settle(t, now);
+    fuse_ino_t ino = fs__find(t, actor, h);
+    int w = ino ? t->v[ino - 1].below : 0;
+    for (size_t i = 0; ino && i < FS__SIGHTINGS && !w; i++)
+        w = t->seen[i].ino && t->seen[i].actor == ino;
     pthread_mutex_unlock(&t->mu);
     return w;
 }

@@ -2,7 +2,9 @@
  * notify.c - from engine changes to inotify events and poll(2) wakeups.
  *
  * The engine calls fs_notify_engine on its own threads after each
- * committed change; that must not block, so the change is only queued.
+ * committed change; that must not block, so the change is only queued,
+ * and only if someone looked at the actor at all (most enqueues go to
+ * actors nobody watches: then it costs a lookup and nothing else).
  * One notifier thread (which serves no FUSE request, so notifying cannot
  * deadlock) takes the queue in batches at most every 10 ms, turns each
  * change into entry operations on mount paths, drops what nobody can be
@@ -104,6 +106,9 @@ static int fs__under(const char *path, const char *dir)
     return strncmp(path, dir, n) == 0 && (path[n] == '\0' || path[n] == '/');
 }
 
+static int fs__suppressed(fs_notify *nt, const char *path);
+static void fs__taken_add(fs_notify *nt, const char *path);
+
 /* ---- the engine side: queue the change -------------------------------- */
 
 static char *fs__ev_path(const eng_event *ev, const char *actor)
@@ -138,6 +143,21 @@ static char *fs__ev_path(const eng_event *ev, const char *actor)
     return r < 0 ? NULL : p;
 }
 
+/* 1 if someone looked at ACTOR's directory or inside it, or polls its
+ * events file. */
+static int fs__anyone_looks(fs_state *st, const char *actor)
+{
+    if (fs_ino_actor_watched(st->inodes, actor))
+        return 1;
+    fs_notify *nt = st->notify;
+    int hit = 0;
+    pthread_mutex_lock(&nt->mu);
+    for (fs__mark *m = nt->polls; m && !hit; m = m->next)
+        hit = strcmp(m->path, actor) == 0;
+    pthread_mutex_unlock(&nt->mu);
+    return hit;
+}
+
 void fs_notify_engine(const eng_event *ev, void *ud)
 {
     fs_state *st = ud;
@@ -152,6 +172,17 @@ void fs_notify_engine(const eng_event *ev, void *ud)
         return;
     char actor[2 * FS_NAME_MAX];
     fs_actor_dirname(ev->type, key, actor, sizeof(actor));
+    if (ev->kind != ENG_EV_ACTOR_CREATED &&
+        ev->kind != ENG_EV_ACTOR_DESTROYED && !fs__anyone_looks(st, actor)) {
+        /* Nothing to announce; only rm must learn that it was taken. */
+        if (ev->kind == ENG_EV_MESSAGE_REMOVED) {
+            char *path = fs__ev_path(ev, actor);
+            if (path && !fs__suppressed(nt, path))
+                fs__taken_add(nt, path);
+            free(path);
+        }
+        return;
+    }
     fs__ev *e = calloc(1, sizeof(*e));
     if (!e)
         return;

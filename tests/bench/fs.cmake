@@ -1,11 +1,13 @@
 # The filesystem's benchmark (fs/): nullfs, a FUSE filesystem that does
 # nothing (the floor), and fs_bench, which measures enqueue through the
-# actorfs mount beside it and beside an fdatasync, in one run.
+# actorfs mount beside it and beside an fdatasync, in one run (the
+# seedloop plugin, from suite.cmake, gives it a queue nothing takes from).
 add_executable(nullfs ${CMAKE_CURRENT_LIST_DIR}/nullfs.c)
 target_link_libraries(nullfs PRIVATE PkgConfig::FUSE3)
 
 add_executable(fs_bench ${CMAKE_CURRENT_LIST_DIR}/fs_bench.c)
 target_link_libraries(fs_bench PRIVATE Threads::Threads)
 target_compile_definitions(fs_bench PRIVATE
-  FSB_ACTORFS="$<TARGET_FILE:actorfs>" FSB_NULLFS="$<TARGET_FILE:nullfs>")
-add_dependencies(fs_bench actorfs nullfs)
+  FSB_ACTORFS="$<TARGET_FILE:actorfs>" FSB_NULLFS="$<TARGET_FILE:nullfs>"
+  FSB_PLUGIN="$<TARGET_FILE:seedloop_plugin>")
+add_dependencies(fs_bench actorfs nullfs seedloop_plugin)

@@ -6,10 +6,14 @@
  * (the FUSE floor), and open+write+close of counter/queues/add/new on
  * actorfs, durability full and normal, with 1, 4 and 16 concurrent
  * writers.  close() returning 0 is the acknowledgement, so the latency is
- * open to close returning.  Prints a table; with --json FILE also appends
- * one JSON line per figure for tests/bench/report.py.
+ * open to close returning.  Then the same into sink/queues/in/new (the
+ * seedloop plugin's type with no workflow), 1 and 16 writers: the
+ * enqueue alone, without the counter's workflow competing for the CPUs.
+ * Prints a table; with --json FILE also appends one JSON line per figure
+ * of the counter and the floors for tests/bench/report.py.
  *
  *   fs_bench [--messages N] [--json FILE] [--actorfs BIN] [--nullfs BIN]
+ *            [--plugin LIB.so]
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -162,7 +166,7 @@ static void fsb_row(const char *what, const char *name, const char *dur,
     printf("%-34s %7d %10s %8ld %10.1f %10.1f %12.0f\n", what, writers,
            dur ? dur : "-", r.ops, r.p50, r.p99, r.msgs_per_s);
     fflush(stdout);
-    if (!json)
+    if (!json || strcmp(name, "sink") == 0)
         return;
     if (strcmp(name, "enqueue") == 0) {
         fprintf(json,
@@ -218,6 +222,7 @@ int main(int argc, char **argv)
 {
     const char *actorfs = FSB_ACTORFS;
     const char *nullfs = FSB_NULLFS;
+    const char *plugin = FSB_PLUGIN;
     long messages = 2000;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--messages") == 0 && i + 1 < argc)
@@ -229,9 +234,12 @@ int main(int argc, char **argv)
             actorfs = argv[++i];
         else if (strcmp(argv[i], "--nullfs") == 0 && i + 1 < argc)
             nullfs = argv[++i];
+        else if (strcmp(argv[i], "--plugin") == 0 && i + 1 < argc)
+            plugin = argv[++i];
         else {
             fprintf(stderr, "usage: fs_bench [--messages N] [--json FILE] "
-                            "[--actorfs BIN] [--nullfs BIN]\n");
+                            "[--actorfs BIN] [--nullfs BIN] "
+                            "[--plugin LIB.so]\n");
             return 100;
         }
     }
@@ -267,12 +275,18 @@ int main(int argc, char **argv)
         snprintf(data, sizeof(data), "%s/data-%s", dir, durs[d]);
         snprintf(log, sizeof(log), "%s/actorfs-%s.log", dir, durs[d]);
         mkdir(mnt, 0700);
-        char *aargv[] = {(char *)actorfs, mnt, "--data", data, "-f",
-                         "--durability", (char *)durs[d], NULL};
+        char *aargv[] = {(char *)actorfs, mnt,      "--data",
+                         data,            "-f",     "--durability",
+                         (char *)durs[d], "--load", (char *)plugin,
+                         NULL};
         pid = fsb_mount(aargv, mnt, log);
         snprintf(path, sizeof(path), "%s/counter/queues/add/new", mnt);
         for (size_t w = 0; w < 3; w++)
             fsb_row("actorfs: enqueue (echo > new)", "enqueue", durs[d],
+                    writers[w], fsb_writers(path, writers[w], messages));
+        snprintf(path, sizeof(path), "%s/sink/queues/in/new", mnt);
+        for (size_t w = 0; w < 3; w += 2)
+            fsb_row("actorfs: enqueue, nothing takes", "sink", durs[d],
                     writers[w], fsb_writers(path, writers[w], messages));
         fsb_unmount(pid, mnt);
     }

@@ -62,7 +62,6 @@ struct box {
     int ended;
     uint32_t seq;
     vm__run *runs;
-    char *buf;
     box *next;
 };
 
@@ -249,7 +248,6 @@ static void box_closed(uv_handle_t *h)
     box *b = h->data;
     if (--b->pending > 0)
         return;
-    free(b->buf);
     free(b->vm);
     free(b);
 }
@@ -258,7 +256,11 @@ static void box_read(uv_poll_t *h, int status, int events)
 {
     box *b = h->data;
     (void)events;
-    for (int i = 0; status == 0 && i < 64; i++) {
+    /* A bounded batch, so one busy sandbox cannot starve the loop; the
+     * poll calls again for the rest. */
+    for (int i = 0; status == 0; i++) {
+        if (i == 64)
+            return;
         union {
             char buf[CMSG_SPACE(sizeof(int))];
             struct cmsghdr align;

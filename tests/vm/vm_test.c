@@ -504,6 +504,29 @@ START_TEST(vm_sandbox_restarts_after_its_init_dies)
 }
 END_TEST
 
+START_TEST(exec_many_at_once_in_one_vm)
+{
+    enum { N = 16 };
+    bg_exec b[N];
+    char cmds[N][64];
+    pthread_t th[N];
+    for (int i = 0; i < N; i++) {
+        snprintf(cmds[i], sizeof cmds[i], "sleep 0.%d; echo %d; exit %d", i % 3, i, i);
+        b[i] = (bg_exec){.cmd = cmds[i]};
+        ck_assert_int_eq(pthread_create(&th[i], NULL, bg_exec_main, &b[i]), 0);
+    }
+    for (int i = 0; i < N; i++) {
+        char want[16];
+        pthread_join(th[i], NULL);
+        ck_assert_int_eq(b[i].rc, 0);
+        snprintf(want, sizeof want, "%d\n", i);
+        ck_assert_str_eq(out_of(b[i].res), want);
+        ck_assert_int_eq(code_of(b[i].res), i);
+        cJSON_Delete(b[i].res);
+    }
+}
+END_TEST
+
 START_TEST(exec_bad_args_are_refused)
 {
     cJSON *res;
@@ -1375,6 +1398,7 @@ static Suite *suite(void)
         {"exec_timeout_kills_the_tree", exec_timeout_kills_the_tree, 60},
         {"exec_leftovers_end_with_the_command", exec_leftovers_end_with_the_command, 60},
         {"vm_sandbox_restarts_after_its_init_dies", vm_sandbox_restarts_after_its_init_dies, 60},
+        {"exec_many_at_once_in_one_vm", exec_many_at_once_in_one_vm, 60},
         {"exec_bad_args_are_refused", exec_bad_args_are_refused, 60},
         {"exec_spawn_fault_fails_with_its_errno", exec_spawn_fault_fails_with_its_errno, 60},
         {"exec_cancelled_with_its_step", exec_cancelled_with_its_step, 60},

@@ -5,25 +5,28 @@
  * Own mount, PID, IPC, UTS, cgroup, user and (unless --vm-net) network
  * namespaces; /usr and the merged-/usr symlinks read-only; from /etc only
  * what commands need (never shadow; see stage.c); a fresh /proc, a
- * minimal /dev with the usual devices (no ptys) and its own /dev/shm;
- * the VM's home and /tmp writable; read-only host directories where configured;
- * no capabilities and no further user namespaces.  bubblewrap itself runs
- * as VM__HOST_UID (proc.c), so the sandbox's `user` is that uid outside.
- * Paths on the host side are the staged ones (stage.c).  fd 3 gets
- * bubblewrap's info (the sandbox's pid) and fd 4 holds the sandbox until
- * the process is in its cgroups.  A VM's persistent sandbox (box.c) has
- * none of these: its pid 1 is our init, bound read-only from the stage,
- * and its socket (fd 3) is its lifeline.
+ * minimal /dev with the usual devices (no ptys) and its own 64 MiB
+ * /dev/shm; the VM's home and /tmp writable and the rest read-only (a
+ * VM's sandbox outlives its commands: nothing may pile up in its
+ * memory); read-only host directories where configured; no capabilities
+ * and no further user namespaces.  bubblewrap itself runs as
+ * VM__HOST_UID, so the sandbox's `user` is that uid outside.  Paths on
+ * the host side are the staged ones (stage.c).
  *
- * fd 5 of an agent's sandbox is the lifeline (proc.c): a pipe whose write end only the daemon
- * holds.  The command runs under a watcher that kills everything in the
- * sandbox when the lifeline reads EOF, that is when the daemon is gone,
- * however it died.  bubblewrap's --die-with-parent alone is not enough:
- * the parent-death signal is cleared when bubblewrap changes credentials,
- * and a daemon killed before it released fd 4 lets the sandbox go on.
- * kill -1 in the PID namespace reaches every process but its init and
- * the watcher; the init exits when its command has died, and the
- * namespace with it.
+ * A VM's sandbox (box.c) runs our init as its pid 1, bound read-only
+ * from the stage; its socket on fd 3 is its lifeline.
+ *
+ * An agent's sandbox (proc.c) runs one command: fd 3 gets bubblewrap's
+ * info (the sandbox's pid) and fd 4 holds the sandbox until the process
+ * is in its cgroups.  fd 5 is its lifeline: a pipe whose write end only
+ * the daemon holds.  The command runs under a watcher that kills
+ * everything in the sandbox when the lifeline reads EOF, that is when
+ * the daemon is gone, however it died.  bubblewrap's --die-with-parent
+ * alone is not enough: the parent-death signal is cleared when
+ * bubblewrap changes credentials, and a daemon killed before it released
+ * fd 4 lets the sandbox go on.  kill -1 in the PID namespace reaches
+ * every process but its init and the watcher; the init exits when its
+ * command has died, and the namespace with it.
  */
 #include "vm_int.h"
 #include "vminit.h"
@@ -35,6 +38,10 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+/* Docker's default: a VM's /dev/shm lives as long as its sandbox, so it
+ * must not grow to half the host's memory. */
+#define SHM_SIZE "67108864"
 
 static const char *const top_dirs[] = {"bin", "sbin", "lib", "lib32", "lib64",
                                        "libx32"};
@@ -129,8 +136,8 @@ int vm__sandbox_argv(const vm__sandbox_spec *s, char ***argv, char *err,
         }
     }
     add3(&a, "--proc", "/proc", "--dev-bind");
-    add3(&a, VM__STAGE "/dev", "/dev", "--tmpfs");
-    add(&a, "/dev/shm");
+    add3(&a, VM__STAGE "/dev", "/dev", "--size");
+    add3(&a, SHM_SIZE, "--tmpfs", "/dev/shm");
     add3(&a, "--ro-bind", VM__STAGE "/etc", "/etc");
     add3(&a, "--dir", "/var", "--symlink");
     add(&a, "../tmp");
@@ -151,14 +158,17 @@ int vm__sandbox_argv(const vm__sandbox_spec *s, char ***argv, char *err,
     }
     if (s->agent_dir)
         add3(&a, "--ro-bind-try", VM__STAGE "/agent", VM__AGENT_MOUNT);
+    if (s->box)
+        add3(&a, "--ro-bind", VM__STAGE "/init", VM__INIT_PATH);
+    add3(&a, "--remount-ro", "/", "--chdir");
+    add(&a, "/home/user");
     if (s->box) {
-        add3(&a, "--as-pid-1", "--ro-bind", VM__STAGE "/init");
-        add3(&a, VM__INIT_PATH, "--chdir", "/home/user");
+        add(&a, "--as-pid-1");
         add(&a, "--");
     } else {
-        add3(&a, "--chdir", "/home/user", "--info-fd");
-        add3(&a, "3", "--block-fd", "4");
-        add3(&a, "--", "/bin/sh", "-c");
+        add3(&a, "--info-fd", "3", "--block-fd");
+        add3(&a, "4", "--", "/bin/sh");
+        add(&a, "-c");
         add(&a, "(read x <&5; kill -KILL -1) </dev/null >/dev/null 2>&1 & "
                 "exec 5<&-; exec \"$@\"");
         add(&a, "actorfs");

@@ -742,6 +742,18 @@ static const char *connect_js =
     ".on('connect',()=>{console.log('CONNECTED');process.exit(0)})"
     ".on('error',e=>{console.log('ERR',e.code);process.exit(1)})\"";
 
+START_TEST(sandbox_root_is_read_only)
+{
+    /* A VM's sandbox outlives its commands: only its home, /tmp (both on
+     * disk) and a bounded /dev/shm take writes. */
+    cJSON *r = run("t", "touch /x 2>/dev/null; echo $?; touch /var/x 2>/dev/null; echo $?; "
+                        "touch /home/user/y /tmp/y /dev/shm/y && echo ok; "
+                        "df -k /dev/shm | awk 'NR == 2 { print $2 }'", 0);
+    ck_assert_str_eq(out_of(r), "1\n1\nok\n65536\n");
+    cJSON_Delete(r);
+}
+END_TEST
+
 START_TEST(escape_reach_host_localhost)
 {
     int port, fd = listener(&port);
@@ -1407,6 +1419,7 @@ static Suite *suite(void)
         {"escape_read_host_file", escape_read_host_file, 60},
         {"escape_read_etc_shadow", escape_read_etc_shadow, 60},
         {"escape_write_usr", escape_write_usr, 60},
+        {"sandbox_root_is_read_only", sandbox_root_is_read_only, 60},
         {"escape_reach_host_localhost", escape_reach_host_localhost, 60},
         {"net_vm_reaches_host_localhost", net_vm_reaches_host_localhost, 60},
         {"escape_see_host_processes", escape_see_host_processes, 60},

@@ -2,12 +2,17 @@
  * test_queue.c - the enqueue side: bad input is refused with the right
  * errno and a readable reason and changes nothing; idempotency keys;
  * cancelling pending messages; and an injected commit failure is reported
- * as -EIO, never as success, while the engine keeps serving.
+ * as -EIO, never as success, while the engine keeps serving.  Also what
+ * pipelined commits promise: with every commit held, a workflow still
+ * takes its message and moves from step to step, the store shows none of
+ * it, and the message it took ahead cannot be cancelled.
  */
 #include "examples.h"
 #include "helpers.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -243,6 +248,130 @@ START_TEST(every_third_commit_fails)
 }
 END_TEST
 
+/* Commits held: the fault hook, asked before each commit, waits while
+ * held is set. */
+static pthread_mutex_t hold_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t hold_cv = PTHREAD_COND_INITIALIZER;
+static int held;
+static atomic_int ran_one, ran_two;
+
+static int hold_commits(const char *site, void *ud)
+{
+    (void)ud;
+    if (strcmp(site, "commit") != 0)
+        return 0;
+    pthread_mutex_lock(&hold_mu);
+    while (held)
+        pthread_cond_wait(&hold_cv, &hold_mu);
+    pthread_mutex_unlock(&hold_mu);
+    return 0;
+}
+
+static void set_held(int v)
+{
+    pthread_mutex_lock(&hold_mu);
+    held = v;
+    pthread_cond_broadcast(&hold_cv);
+    pthread_mutex_unlock(&hold_mu);
+}
+
+/* Holds every commit from here on, so nothing after the take commits. */
+static int step_one(eng_sctx *s, const cJSON *in, cJSON **out)
+{
+    (void)s;
+    (void)in;
+    set_held(1);
+    atomic_fetch_add(&ran_one, 1);
+    *out = NULL;
+    return 0;
+}
+
+static int step_two(eng_sctx *s, const cJSON *in, cJSON **out)
+{
+    (void)in;
+    cJSON *st = eng_sctx_state(s);
+    cJSON_DeleteItemFromObject(st, "count");
+    cJSON_AddNumberToObject(st, "count", 1);
+    atomic_fetch_add(&ran_two, 1);
+    *out = NULL;
+    return 0;
+}
+
+static int pipe_body(eng_ctx *c, void *arg)
+{
+    (void)arg;
+    const cJSON *m;
+    ENG_TRY(eng_queue_next(c, "wait", "in", -1, &m));
+    ENG_TRY(eng_step(c, "one", step_one, NULL, NULL, NULL));
+    return eng_step(c, "two", step_two, NULL, NULL, NULL);
+}
+
+static int pipe_run(eng_ctx *c)
+{
+    return eng_loop(c, "L", pipe_body, NULL);
+}
+
+static int pipe_reg(eng *e)
+{
+    static const eng_queue_def q[] = {{"in", NULL, 0}};
+    eng_type t = {.name = "pipe", .initial_state = "{\"count\":0}",
+                  .queues = q, .nqueues = 1, .run = pipe_run};
+    return eng_register(e, &t);
+}
+
+static int atomic_is_one(void *ud)
+{
+    return atomic_load((atomic_int *)ud) == 1;
+}
+
+static int pipe_waiting(void *ud)
+{
+    char buf[32];
+    (void)ud;
+    return strcmp(t_status(E, "pipe", "", buf, sizeof buf), "waiting") == 0;
+}
+
+static int pipe_count_is_one(void *ud)
+{
+    (void)ud;
+    return t_state_num(E, "pipe", "", "count") == 1;
+}
+
+START_TEST(steps_go_on_before_their_commit)
+{
+    D = t_tmpdir();
+    E = t_open(D, pipe_reg, ENG_DURABILITY_NORMAL);
+    /* parked on its empty queue, so the message is taken ahead */
+    ck_assert(t_wait(pipe_waiting, NULL, 5000));
+    eng_fault_set(hold_commits, NULL);
+    char err[256];
+    int64_t id;
+    ck_assert_int_eq(eng_enqueue(E, "pipe", "", "in", "{}", 2, NULL, &id, err,
+                                 sizeof err),
+                     0);
+    ck_assert(t_wait(atomic_is_one, &ran_two, 5000));
+    ck_assert_int_eq(atomic_load(&ran_one), 1);
+    /* step two ran although step one's completion is not committed */
+    ck_assert_int_eq((int)t_state_num(E, "pipe", "", "count"), 0);
+    /* taken ahead of its commit: busy, answered without a commit */
+    ck_assert_int_eq(eng_message_cancel(E, "pipe", "", "in", id, err,
+                                        sizeof err),
+                     -EBUSY);
+    set_held(0);
+    ck_assert(t_wait(pipe_count_is_one, NULL, 5000));
+    int64_t *ids;
+    size_t n;
+    ck_assert_int_eq(eng_messages_list(E, "pipe", "", "in", &ids, &n), 0);
+    ck_assert_uint_eq(n, 0);
+    free(ids);
+    eng_fault_set(NULL, NULL);
+    eng_close(E);
+    ck_assert_int_eq(atomic_load(&ran_one), 1);
+    ck_assert_int_eq(atomic_load(&ran_two), 1);
+    t_rmrf(D);
+}
+END_TEST
+
 START_TEST(names)
 {
     char t[64], k[64];
@@ -279,6 +408,7 @@ int main(void)
     tcase_add_test(tc, idempotency_keys);
     tcase_add_test(tc, cancel_pending);
     tcase_add_test(tc, cancel_taken_is_busy);
+    tcase_add_test(tc, steps_go_on_before_their_commit);
     tcase_add_test(tc, commit_failure_is_eio);
     tcase_add_test(tc, every_third_commit_fails);
     tcase_add_test(tc, names);

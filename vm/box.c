@@ -18,8 +18,9 @@
  *
  * Commands of one VM share its PID namespace.  The sandbox ends when the
  * daemon goes (init reads EOF on its socket: nothing needs the daemon to
- * have had a chance), on rmdir vm@NAME, and at shutdown; if it dies
- * anyway, its commands end killed and the next exec starts a new one.
+ * have had a chance), on rmdir vm@NAME, at shutdown, and after a while
+ * without commands (ACTORFS_VM_IDLE_S), so idle VMs hold no processes; if
+ * it dies anyway, its commands end killed.  The next exec starts it again.
  * Everything here runs on the loop thread.
  */
 #include "vm_int.h"
@@ -57,8 +58,9 @@ struct box {
     char *vm;
     uv_process_t proc;
     uv_poll_t poll;
+    uv_timer_t idle;
     int ctl;
-    int pending; /* proc and poll */
+    int pending; /* proc, poll and idle */
     int ended;
     uint32_t seq;
     vm__run *runs;
@@ -100,17 +102,28 @@ static void cg_release(vm__cg *g)
     vm__cg_destroy(g);
 }
 
+static void box_idle(uv_timer_t *t)
+{
+    box *b = t->data;
+    eng_log("vm@%s: no command for %llu s: its sandbox stops until the next one",
+            b->vm, (unsigned long long)(vm__conf_idle_ms() / 1000));
+    box_end(b);
+}
+
 static void run_unlink(vm__run *r)
 {
-    if (r->b == NULL)
+    box *b = r->b;
+    if (b == NULL)
         return;
-    for (vm__run **pp = &r->b->runs; *pp != NULL; pp = &(*pp)->next) {
+    for (vm__run **pp = &b->runs; *pp != NULL; pp = &(*pp)->next) {
         if (*pp == r) {
             *pp = r->next;
             break;
         }
     }
     r->b = NULL;
+    if (b->runs == NULL && vm__conf_idle_ms() > 0)
+        uv_timer_start(&b->idle, box_idle, vm__conf_idle_ms(), 0);
 }
 
 static void run_closed(uv_handle_t *h)
@@ -234,6 +247,9 @@ static void on_started(box *b, vm__run *r, int fd)
     pid_t pid = fd >= 0 ? pidfd_pid(fd) : -1;
     if (pid <= 0 || (r->cg != NULL && vm__cg_attach(r->cg, pid) < 0)) {
         /* Never let it run outside its limits. */
+        static const char why[] = "actorfs: the command could not be put into its "
+                                  "cgroups, so it did not run (the daemon's log says why)\n";
+        r->cbs.err(r->cbs.ud, why, sizeof why - 1);
         send_msg(b, VM__MSG_KILL, r->id, NULL, 0, NULL, 0);
         return;
     }
@@ -287,10 +303,12 @@ static void box_read(uv_poll_t *h, int status, int events)
                 close(fd);
             fd = -1;
         }
-        if (n != (ssize_t)sizeof m || r == NULL)
+        if (n != (ssize_t)sizeof m)
             continue;
         if (m.type == VM__MSG_STARTED) {
             on_started(b, r, fd);
+        } else if (r == NULL) {
+            continue;
         } else if (m.type == VM__MSG_EXITED) {
             int st = m.value;
             run_exited(r, WIFEXITED(st) ? WEXITSTATUS(st) : 0,
@@ -303,14 +321,14 @@ static void box_read(uv_poll_t *h, int status, int events)
             run_exited(r, 126, 0);
         }
     }
-    /* EOF or an error: init is gone. */
+    eng_log("vm@%s: the VM's init is gone: its sandbox stopped", b->vm);
     box_end(b);
 }
 
 static void box_exit(uv_process_t *p, int64_t status, int sig)
 {
     box *b = p->data;
-    if (status != 0 || sig != 0)
+    if (!b->ended)
         eng_log("vm@%s: the VM's sandbox ended (status %lld, signal %d)", b->vm,
                 (long long)status, sig);
     box_end(b);
@@ -331,6 +349,7 @@ static void box_end(box *b)
         }
     }
     uv_close((uv_handle_t *)&b->poll, box_closed);
+    uv_close((uv_handle_t *)&b->idle, box_closed);
     close(b->ctl);
     uv_process_kill(&b->proc, SIGKILL);
     while (b->runs != NULL) {
@@ -420,7 +439,11 @@ static box *box_start(const char *vm, char **env, char *err, size_t errlen)
         uv_process_kill(&b->proc, SIGKILL);
         return NULL;
     }
-    b->pending = 2;
+    uv_timer_init(vm__loop(), &b->idle);
+    b->idle.data = b;
+    b->pending = 3;
+    if (vm__conf_idle_ms() > 0)
+        uv_timer_start(&b->idle, box_idle, vm__conf_idle_ms(), 0);
     if (uv_poll_start(&b->poll, UV_READABLE | UV_DISCONNECT, box_read) < 0) {
         vm__err(err, errlen, "cannot watch the VM's sandbox");
         box_end(b);
@@ -509,6 +532,7 @@ int vm__box_run(const char *vm, const char *const *cmd, char **env,
         uv_read_start((uv_stream_t *)&r->err, alloc_cb, read_cb);
     r->next = b->runs;
     b->runs = r;
+    uv_timer_stop(&b->idle);
     *out = r;
     return 0;
 fail:

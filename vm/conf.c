@@ -36,6 +36,7 @@ static struct {
     vm_mount *mounts;
     size_t nmounts;
     vm__limits limits;
+    uint64_t idle_ms;
 } conf;
 
 static const struct {
@@ -258,6 +259,7 @@ int vm__conf_load(const vm_config *cfg, char *err, size_t errlen)
     conf.limits.memory_bytes = env_u64("ACTORFS_VM_MEMORY_MB", 2048) * 1024 * 1024;
     conf.limits.pids = env_u64("ACTORFS_VM_PIDS", 1024);
     conf.limits.cpu_quota_us = env_u64("ACTORFS_VM_CPU_PERCENT", 100) * 1000;
+    conf.idle_ms = env_u64("ACTORFS_VM_IDLE_S", 600) * 1000;
     return 0;
 }
 
@@ -287,6 +289,7 @@ const char *vm__conf_data_dir(void) { return conf.data_dir; }
 const char *vm__conf_bwrap(void) { return conf.bwrap; }
 const char *vm__conf_agent_dir(void) { return conf.agent_dir; }
 const vm__limits *vm__conf_limits(void) { return &conf.limits; }
+uint64_t vm__conf_idle_ms(void) { return conf.idle_ms; }
 size_t vm__conf_nmounts(void) { return conf.nmounts; }
 const vm_mount *vm__conf_mount(size_t i) { return &conf.mounts[i]; }
 

@@ -62,6 +62,8 @@ const char *vm__conf_bwrap(void);   /* NULL: not installed */
 const char *vm__conf_agent_dir(void);
 int vm__conf_net(const char *vm);
 const vm__limits *vm__conf_limits(void);
+/* How long a VM's sandbox may sit without commands; 0: for ever. */
+uint64_t vm__conf_idle_ms(void);
 /* Each read-only mount of VM (its own and the "*" ones): index i. */
 size_t vm__conf_nmounts(void);
 const vm_mount *vm__conf_mount(size_t i);

@@ -527,6 +527,29 @@ START_TEST(exec_many_at_once_in_one_vm)
 }
 END_TEST
 
+START_TEST(vm_sandbox_stops_when_idle)
+{
+    char err[512];
+    eng_close(E);
+    vm_shutdown();
+    setenv("ACTORFS_VM_IDLE_S", "1", 1);
+    eng_config ec = {.data_dir = DATA, .durability = ENG_DURABILITY_NORMAL};
+    vm_config vc = {.data_dir = DATA};
+    ck_assert_int_eq(eng_open(&ec, &E, err, sizeof err), 0);
+    ck_assert_msg(vm_register(E, &vc, err, sizeof err) == 0, "vm_register: %s", err);
+    ck_assert_msg(eng_start(E, err, sizeof err) == 0, "eng_start: %s", err);
+    /* A command longer than the idle time keeps the sandbox. */
+    cJSON *r = run("t", "sleep 1.5; echo held", 0);
+    ck_assert_str_eq(out_of(r), "held\n");
+    cJSON_Delete(r);
+    ck_assert_int_gt(vm_init_pid(), 0);
+    ck_assert_msg(no_vm_init_within(5000), "an idle VM kept its sandbox");
+    r = run("t", "echo back", 0);
+    ck_assert_str_eq(out_of(r), "back\n");
+    cJSON_Delete(r);
+}
+END_TEST
+
 START_TEST(exec_bad_args_are_refused)
 {
     cJSON *res;
@@ -1411,6 +1434,7 @@ static Suite *suite(void)
         {"exec_leftovers_end_with_the_command", exec_leftovers_end_with_the_command, 60},
         {"vm_sandbox_restarts_after_its_init_dies", vm_sandbox_restarts_after_its_init_dies, 60},
         {"exec_many_at_once_in_one_vm", exec_many_at_once_in_one_vm, 60},
+        {"vm_sandbox_stops_when_idle", vm_sandbox_stops_when_idle, 60},
         {"exec_bad_args_are_refused", exec_bad_args_are_refused, 60},
         {"exec_spawn_fault_fails_with_its_errno", exec_spawn_fault_fails_with_its_errno, 60},
         {"exec_cancelled_with_its_step", exec_cancelled_with_its_step, 60},

@@ -35,7 +35,8 @@ typedef struct {
     uint64_t hash;
     fuse_ino_t next; /* chain in the bucket; 0 ends it */
     int watched;     /* someone stat'ed or listed it: it may be watched */
-    int below;       /* an actor directory: it or something in it is */
+    int below;       /* an actor directory: it or something in it is
+                      * marked */
 } fs__inode;
 
 typedef struct {

@@ -2,14 +2,16 @@
  * ops.c - the table of FUSE low-level operations and what they share.
  *
  * Every operation a user can reach is implemented, so none surfaces as
- * ENOSYS: what the tree does not allow is EPERM or EACCES.  Only the fixed
- * skeleton of an actor (its directory, queues/, each queue, new, ctl...)
- * is cached, entries and attributes for 1 s: it only changes when the
- * actor comes or goes, and with default_permissions the kernel would
- * otherwise ask for the attributes of every directory on the way to
- * queues/Q/new at each enqueue.  Everything else the engine changes
- * without the kernel knowing, so it is not cached (and a watcher's stat
- * must reach us, see inode.c); notify.c invalidates what it announces.
+ * ENOSYS: what the tree does not allow is EPERM or EACCES (getxattr's
+ * ENOSYS never reaches the user: the kernel says EOPNOTSUPP, ops_attr.c).
+ * Only the fixed skeleton of an actor (its directory, queues/, each
+ * queue, new, ctl...) is cached, entries and attributes for 1 s: it only
+ * changes when the actor comes or goes, and with default_permissions the
+ * kernel would otherwise ask for the attributes of every directory on the
+ * way to queues/Q/new at each enqueue.  Everything else the engine
+ * changes without the kernel knowing, so it is not cached (and a
+ * watcher's stat must reach us, see inode.c); notify.c invalidates what
+ * it announces.
  */
 #include "fs.h"
 

@@ -499,11 +499,16 @@ int vm__box_run(const char *vm, const char *const *cmd, char **env,
     int fds[3] = {null, outp[1], errp[1]};
     r->id = ++b->seq;
     if ((rc = send_msg(b, VM__MSG_RUN, r->id, msg.p, msg.n, fds, 3)) < 0) {
-        vm__err(err, errlen, "the VM's sandbox does not take the command: %s",
-                strerror(-rc));
+        if (rc == -EMSGSIZE)
+            vm__err(err, errlen, "the command is too long for the VM's sandbox (%zu bytes)",
+                    msg.n);
+        else
+            vm__err(err, errlen, "the VM's sandbox does not take the command: %s",
+                    strerror(-rc));
         free(r);
-        /* Full is a moment's congestion; anything else, a broken sandbox. */
-        if (rc != -EAGAIN)
+        /* Too long is this command's fault and full a moment's congestion;
+         * anything else is a broken sandbox. */
+        if (rc != -EAGAIN && rc != -EMSGSIZE)
             box_end(b);
         goto fail;
     }

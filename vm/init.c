@@ -264,14 +264,14 @@ int main(void)
         fprintf(stderr, "actorfs-vminit: run by the daemon as a sandbox's pid 1\n");
         return 100;
     }
-    prctl(PR_SET_DUMPABLE, 0);
-    signal(SIGPIPE, SIG_IGN);
     sigemptyset(&mask);
     sigaddset(&mask, SIGCHLD);
-    sigprocmask(SIG_BLOCK, &mask, &old_mask);
-    int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-    char *buf = malloc(sizeof(vm__msg) + VM__MSG_MAX);
-    if (sfd < 0 || buf == NULL) {
+    int sfd = -1;
+    char *buf = NULL;
+    if (prctl(PR_SET_DUMPABLE, 0) < 0 || signal(SIGPIPE, SIG_IGN) == SIG_ERR ||
+        sigprocmask(SIG_BLOCK, &mask, &old_mask) < 0 ||
+        (sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK)) < 0 ||
+        (buf = malloc(sizeof(vm__msg) + VM__MSG_MAX)) == NULL) {
         fprintf(stderr, "actorfs-vminit: %s\n", strerror(errno));
         return 111;
     }

@@ -550,6 +550,26 @@ START_TEST(vm_sandbox_stops_when_idle)
 }
 END_TEST
 
+START_TEST(exec_too_long_is_refused_and_the_vm_goes_on)
+{
+    size_t n = 300 * 1024;
+    char *cmd = malloc(n + 1);
+    memset(cmd, ':', n);
+    cmd[n] = '\0';
+    cJSON *a = cJSON_CreateObject(), *res = NULL;
+    char err[512];
+    cJSON_AddStringToObject(a, "cmd", cmd);
+    free(cmd);
+    int rc = eng_action(E, "vm", "t", "exec", a, &res, err, sizeof err);
+    cJSON_Delete(a);
+    ck_assert_int_lt(rc, 0);
+    ck_assert_msg(strstr(err, "too long") != NULL, "%s", err);
+    cJSON *r = run("t", "echo fine", 0);
+    ck_assert_str_eq(out_of(r), "fine\n");
+    cJSON_Delete(r);
+}
+END_TEST
+
 START_TEST(exec_bad_args_are_refused)
 {
     cJSON *res;
@@ -1435,6 +1455,8 @@ static Suite *suite(void)
         {"vm_sandbox_restarts_after_its_init_dies", vm_sandbox_restarts_after_its_init_dies, 60},
         {"exec_many_at_once_in_one_vm", exec_many_at_once_in_one_vm, 60},
         {"vm_sandbox_stops_when_idle", vm_sandbox_stops_when_idle, 60},
+        {"exec_too_long_is_refused_and_the_vm_goes_on",
+         exec_too_long_is_refused_and_the_vm_goes_on, 60},
         {"exec_bad_args_are_refused", exec_bad_args_are_refused, 60},
         {"exec_spawn_fault_fails_with_its_errno", exec_spawn_fault_fails_with_its_errno, 60},
         {"exec_cancelled_with_its_step", exec_cancelled_with_its_step, 60},

@@ -4,11 +4,13 @@
  * divergence (top level and nested), durable sleeps across a restart,
  * join, race with its losers cancelled, queue timeouts and batches, a
  * 10,000-iteration loop whose journal stays bounded, cancel/restart,
- * destroy, and eng_call between actors.
+ * destroy, and eng_call between actors (which waits until the caller's
+ * earlier steps are committed).
  */
 #include "helpers.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -190,9 +192,35 @@ static int run_waitloop(eng_ctx *c)
     return eng_loop(c, "L", wait_body, NULL);
 }
 
+/* Commits held: the fault hook, asked before each commit, waits while
+ * held is set. */
+static pthread_mutex_t hold_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t hold_cv = PTHREAD_COND_INITIALIZER;
+static int held;
+static atomic_int calling;
+
+static int hold_commits(const char *site, void *ud)
+{
+    (void)ud;
+    pthread_mutex_lock(&hold_mu);
+    while (held && strcmp(site, "commit") == 0)
+        pthread_cond_wait(&hold_cv, &hold_mu);
+    pthread_mutex_unlock(&hold_mu);
+    return 0;
+}
+
+static void set_held(int v)
+{
+    pthread_mutex_lock(&hold_mu);
+    held = v;
+    pthread_cond_broadcast(&hold_cv);
+    pthread_mutex_unlock(&hold_mu);
+}
+
 static int call_step(eng_sctx *s, const cJSON *in, cJSON **out)
 {
     (void)in;
+    atomic_store(&calling, 1);
     cJSON *args = cJSON_CreateObject();
     cJSON_AddStringToObject(args, "hello", "world");
     int rc = eng_call(s, "svc", "x", "echo", args, out);
@@ -200,16 +228,46 @@ static int call_step(eng_sctx *s, const cJSON *in, cJSON **out)
     return rc;
 }
 
+/* Makes the callee (so the call itself commits nothing), then holds
+ * every commit: "marked" cannot be committed until the test lets go. */
+static int mark_step(eng_sctx *s, const cJSON *in, cJSON **out)
+{
+    (void)in;
+    char err[256];
+    int rc = eng_actor_create(eng_sctx_engine(s), "svc", "x", err, sizeof err);
+    if (rc < 0) {
+        eng_sctx_error(s, "%s", err);
+        return rc;
+    }
+    eng_fault_set(hold_commits, NULL);
+    set_held(1);
+    cJSON_AddTrueToObject(eng_sctx_state(s), "marked");
+    *out = NULL;
+    return 0;
+}
+
 static int run_call(eng_ctx *c)
 {
+    ENG_TRY(eng_step(c, "mark", mark_step, NULL, NULL, NULL));
     return eng_step(c, "call", call_step, NULL, NULL, NULL);
 }
 
+/* Echoes its args and whether the caller's committed state has "marked". */
 static int echo_action(eng_actx *a, const cJSON *args, cJSON **result)
 {
+    char *json;
+    size_t n;
+    int rc = eng_state_json(eng_actx_engine(a), "wf", "", &json, &n);
+    if (rc < 0)
+        return rc;
+    cJSON *caller = cJSON_Parse(json);
+    free(json);
     *result = cJSON_CreateObject();
     cJSON_AddItemToObject(*result, "args", cJSON_Duplicate(args, 1));
     cJSON_AddStringToObject(*result, "key", eng_actx_key(a));
+    cJSON_AddBoolToObject(*result, "callerMarked",
+                          cJSON_IsTrue(cJSON_GetObjectItem(caller, "marked")));
+    cJSON_Delete(caller);
     return 0;
 }
 
@@ -542,16 +600,28 @@ START_TEST(destroy_idle_and_busy)
 }
 END_TEST
 
+static int is_set(void *ud)
+{
+    return atomic_load((atomic_int *)ud) != 0;
+}
+
 START_TEST(call_other_actor)
 {
     open_with(run_call);
+    /* Let the commits go once the call has begun: an eng_call that did not
+     * wait for them would run the action now and see no "marked". */
+    ck_assert(t_wait(is_set, &calling, 10000));
+    set_held(0);
     ck_assert(t_wait(status_is, "completed", 10000));
+    eng_fault_set(NULL, NULL);
     cJSON *j = entry("call");
     cJSON *out = cJSON_GetObjectItem(j, "output");
     ck_assert_str_eq(cJSON_GetObjectItem(out, "key")->valuestring, "x");
     ck_assert_str_eq(
         cJSON_GetObjectItem(cJSON_GetObjectItem(out, "args"), "hello")->valuestring,
         "world");
+    /* the step before the call was committed before the call */
+    ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(out, "callerMarked")));
     cJSON_Delete(j);
     ck_assert_int_eq(eng_actor_exists(E, "svc", "x"), 0);
     eng_strv sv;

@@ -1,10 +1,10 @@
 /*
  * exec.c - the exec, readFile and writeFile actions.
  *
- * exec runs `sh -c CMD` in the VM's sandbox (box.c) from the loop thread and waits
- * for it here, on the action's thread, polling its deadline and the
- * action's cancellation (a step timeout or cancel) so that either kills
- * the whole process tree.  stdout and stderr are kept up to 1 MiB each;
+ * exec runs `sh -c CMD` in the VM's sandbox (box.c) from the loop thread
+ * and waits for it here, on the action's thread, polling its deadline and
+ * the action's cancellation (a step timeout or cancel) so that either
+ * kills the whole process tree.  stdout and stderr are kept up to 1 MiB each;
  * beyond that the result says "truncated" and the text ends with a marker
  * line.
  */

@@ -43,6 +43,10 @@ void fs_fh_free(fs_state *st, fs_fh *h)
     if (h->next)
         h->next->prev = h->prev;
     pthread_mutex_unlock(&st->fh_mu);
+    /* A read replies under the handle's lock, and the reply lets the client
+     * close the file (RELEASE) before that handler has let go of it. */
+    pthread_mutex_lock(&h->mu);
+    pthread_mutex_unlock(&h->mu);
     if (h->fd >= 0)
         close(h->fd);
     free(h->buf);

@@ -81,6 +81,9 @@ static int ctl_apply(eng *e, struct ctl_job *cj)
         pthread_mutex_lock(&e->amu);
         a->destroyed = 1;
         pthread_mutex_unlock(&e->amu);
+        /* Its queued writes go to the committer ahead of the delete that
+         * follows, never after it (they would leave rows of no actor). */
+        eng__actor_flush(a);
         return 0;
     }
     if (!a->t || !a->t->run) {

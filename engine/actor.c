@@ -4,10 +4,12 @@
  *
  * An actor is either loaded (journal cache and state in memory) or a stub
  * (id, type, key, what it waits on).  A run function is simply called
- * again from the top whenever something it waits for is durable; its
- * workflow calls answer from the cache.  An actor is evicted only when it
- * is idle: not running, no step on a worker, no write of its own still
- * uncommitted, so a reload from the store always sees everything it did.
+ * again from the top whenever something it waits for is done (a step's
+ * result or a taken message is in the cache; its journal write may still
+ * be on its way to the committer); its workflow calls answer from the
+ * cache.  An actor is evicted only when it is idle: not running, no step
+ * on a worker, no write of its own still uncommitted, so a reload from
+ * the store always sees everything it did.
  */
 #include "eng_int.h"
 

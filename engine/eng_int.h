@@ -134,7 +134,8 @@ void eng__committer_stop(eng *e);
 typedef struct eng__centry {
     eng__entry e;
     cJSON *out; /* parsed e.output */
-    int busy;   /* a worker or a waited commit is in flight for it */
+    int busy;   /* a worker or a waited commit (a take the committer makes,
+                   a failed attempt's entry) is in flight for it */
 } eng__centry;
 
 typedef struct eng__actor {

@@ -2,8 +2,10 @@
  * session.c - agent sessions: the createSession, sendPrompt and
  * closeSession actions, the registry of live sessions and their files.
  *
- * A session is one agent process in the VM's sandbox speaking ACP
- * (acp.c).  It lives in memory only: it ends with closeSession, when the
+ * A session is one agent process speaking ACP (acp.c) in a sandbox of
+ * its own (proc.c) that sees the VM's files; its environment holds the
+ * session's credentials, which the VM's exec commands, in the VM's
+ * shared sandbox (box.c), must not see.  It lives in memory only: it ends with closeSession, when the
  * daemon stops, or after an hour unused (a step that died between
  * createSession and closeSession must not leave its agent running
  * forever; steps open and close their sessions, so a replay never needs

@@ -11,7 +11,9 @@
  * wrote to storage per step (/proc/self/io write_bytes: WAL frames and
  * checkpoints, what the disk really sees).  Not a ctest test.
  *
- *   eng_bench [--messages N]
+ *   eng_bench [--messages N] [--durability full|normal] [--actors 1|100]
+ *
+ * --durability and --actors keep only the rows asked for (to profile one).
  */
 #include "eng.h"
 
@@ -245,12 +247,18 @@ static struct result one(int durability, int actors, int messages)
 
 int main(int argc, char **argv)
 {
-    int messages = 1000;
+    int messages = 1000, only_actors = 0;
+    const char *only_dur = NULL;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--messages") == 0 && i + 1 < argc)
             messages = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--durability") == 0 && i + 1 < argc)
+            only_dur = argv[++i];
+        else if (strcmp(argv[i], "--actors") == 0 && i + 1 < argc)
+            only_actors = atoi(argv[++i]);
         else {
-            fprintf(stderr, "usage: eng_bench [--messages N]\n");
+            fprintf(stderr, "usage: eng_bench [--messages N] "
+                            "[--durability full|normal] [--actors 1|100]\n");
             return 100;
         }
     }
@@ -267,6 +275,9 @@ int main(int argc, char **argv)
     static const int actor_counts[] = {1, 100};
     for (size_t d = 0; d < 2; d++)
         for (size_t a = 0; a < 2; a++) {
+            if ((only_dur && strcmp(only_dur, durs[d].name) != 0) ||
+                (only_actors && only_actors != actor_counts[a]))
+                continue;
             struct result r = one(durs[d].d, actor_counts[a], messages);
             printf("%-10s %7d %9d %12.0f %12.4f %14.0f %14.0f\n", durs[d].name,
                    actor_counts[a], messages, r.msgs_per_s, r.ms_per_step,

@@ -1283,6 +1283,22 @@ static int grep_tree(const char *dir, const char *needle)
     return found_;
 }
 
+START_TEST(escape_exec_cannot_read_a_session_credential)
+{
+    char canary[64], extra[200];
+    snprintf(canary, sizeof canary, "canary-%d-%ld", (int)getpid(), (long)now_ms());
+    snprintf(extra, sizeof extra, "\"env\":{\"ANTHROPIC_API_KEY\":\"%s\"}", canary);
+    char *id = create_session("t", "test", extra);
+    /* The agent runs while a command of the same VM looks for it. */
+    cJSON *r = run("t", "cat /proc/[0-9]*/environ 2>/dev/null | tr '\\0' '\\n' | "
+                        "grep -c ANTHROPIC_API_KEY", 0);
+    ck_assert_str_eq(out_of(r), "0\n");
+    cJSON_Delete(r);
+    close_session("t", id);
+    free(id);
+}
+END_TEST
+
 START_TEST(acp_canary_credential_stays_secret)
 {
     char canary[64], extra[200];
@@ -1484,6 +1500,8 @@ static Suite *suite(void)
         {"acp_missing_agent_command", acp_missing_agent_command, 60},
         {"acp_crashing_agent", acp_crashing_agent, 60},
         {"acp_canary_credential_stays_secret", acp_canary_credential_stays_secret, 60},
+        {"escape_exec_cannot_read_a_session_credential",
+         escape_exec_cannot_read_a_session_credential, 60},
         {"acp_agent_messages_classified_by_shape", acp_agent_messages_classified_by_shape, 60},
         {"acp_stale_session_marked_ended", acp_stale_session_marked_ended, 60},
         {"acp_secret_split_across_chunks_is_redacted",

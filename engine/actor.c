@@ -482,7 +482,7 @@ void eng__actor_status_sync(eng__actor *a)
     if (l->status != st.status || l->run != st.run) {
         cJSON *f = cJSON_CreateObject();
         cJSON_AddStringToObject(f, "status", eng__wstatus_name(st.status));
-        cJSON_AddNumberToObject(f, "run", st.run);
+        eng__ev_int(f, "run", st.run);
         if (st.error)
             cJSON_AddItemToObject(f, "error", eng__parse_or_null(st.error));
         eng__op_event(r, "workflow.status", f);

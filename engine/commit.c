@@ -13,6 +13,7 @@
 #include "eng_int.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -115,6 +116,14 @@ eng__op *eng__op_entry(eng__wreq *r, const eng__entry *e, int created)
     return o;
 }
 
+void eng__ev_int(cJSON *fields, const char *name, int64_t v)
+{
+    char buf[24];
+    snprintf(buf, sizeof buf, "%lld", (long long)v);
+    if (!cJSON_AddRawToObject(fields, name, buf))
+        abort();
+}
+
 /* TYPE is one of the engine's own event names (no JSON escapes); the
  * timestamp is printed as an integer, which cJSON would print as a double
  * through two printf calls and a strtod. */
@@ -206,7 +215,7 @@ static int apply_take(eng *e, eng__wreq *r, eng__op *o)
         ev = cJSON_CreateObject();
         cJSON_AddStringToObject(ev, "path", o->e.path);
         cJSON_AddStringToObject(ev, "queue", queue);
-        cJSON_AddNumberToObject(ev, "id", (double)mid);
+        eng__ev_int(ev, "id", mid);
         eng__wreq tmp = {.now = r->now, .tail = &tmp.ops};
         eng__op_event(&tmp, "message.consumed", ev);
         rc = so->event_append(e->st, r->actor, tmp.ops->s1);
@@ -280,7 +289,7 @@ static int apply_op(eng *e, eng__wreq *r, eng__op *o)
         if (rc == 0) {
             cJSON *ev = cJSON_CreateObject();
             cJSON_AddStringToObject(ev, "queue", o->s1);
-            cJSON_AddNumberToObject(ev, "id", (double)r->msg_id);
+            eng__ev_int(ev, "id", r->msg_id);
             eng__wreq tmp = {.now = r->now, .tail = &tmp.ops};
             eng__op_event(&tmp, "message.enqueued", ev);
             rc = so->event_append(e->st, r->actor, tmp.ops->s1);

@@ -51,7 +51,7 @@ static int status_req(eng__actor *a, struct ctl_job *cj, const char *what)
     o->st.error = a->error ? strdup(a->error) : NULL;
     cJSON *f = cJSON_CreateObject();
     cJSON_AddStringToObject(f, "status", eng__wstatus_name(a->wst));
-    cJSON_AddNumberToObject(f, "run", a->run);
+    eng__ev_int(f, "run", a->run);
     cJSON_AddStringToObject(f, "command", what);
     eng__op_event(r, "workflow.status", f);
     eng__status_clear(&a->last);

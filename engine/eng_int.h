@@ -120,6 +120,9 @@ eng__op *eng__wreq_last(eng__wreq *r, int kind);
 eng__op *eng__op_entry(eng__wreq *r, const eng__entry *e, int created);
 /* Adds an EVENT op: {"ts":..,"type":TYPE,..fields} (fields consumed). */
 void eng__op_event(eng__wreq *r, const char *type, cJSON *fields);
+/* Adds an integer to an event's fields, printed as one: cJSON prints
+ * every number with %g and checks it back with sscanf. */
+void eng__ev_int(cJSON *fields, const char *name, int64_t v);
 void eng__wev_add(eng__wreq *r, eng_ev_kind kind, const char *path,
                   int64_t msg_id);
 /* Hands r to the committer.  With r->sync the caller then waits on it. */

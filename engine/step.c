@@ -136,7 +136,7 @@ static void conclude(struct eng_sctx *s, int rc, const char *msg,
     int64_t now = eng_now_ms();
     cJSON *f = cJSON_CreateObject();
     cJSON_AddStringToObject(f, "path", s->path);
-    cJSON_AddNumberToObject(f, "attempt", s->attempt);
+    eng__ev_int(f, "attempt", s->attempt);
     eng__wreq *r;
     if (rc == 0 && !loser) {
         /* Nobody waits for this write: it rides with the actor's next
@@ -302,7 +302,7 @@ int eng__step_start(eng__actor *a, eng__centry *ce, eng_step_fn fn,
     s->start_dseq = a->dseq;
     cJSON *f = cJSON_CreateObject();
     cJSON_AddStringToObject(f, "path", s->path);
-    cJSON_AddNumberToObject(f, "attempt", s->attempt);
+    eng__ev_int(f, "attempt", s->attempt);
     eng__op_event(r, "step.started", f);
 
     free(a->cur_step);

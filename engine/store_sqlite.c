@@ -550,7 +550,19 @@ static int s_msg_insert(eng__store *s, int64_t id, const char *queue,
 }
 
 /* Keeps the last 1,000 taken messages of a queue: their idempotency keys
- * still refuse duplicates. */
+ * still refuse duplicates.  Finding the 1,000th walks that many index
+ * entries, so it is done only when a take includes an id that is a
+ * multiple of PRUNE_EVERY: a few dozen more may linger in between. */
+#define PRUNE_EVERY 32
+
+static int prune_due(const int64_t *ids, const eng__msg *msgs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((ids ? ids[i] : msgs[i].id) % PRUNE_EVERY == 0)
+            return 1;
+    return 0;
+}
+
 static int msg_prune(eng__conn *c, int64_t id, const char *queue)
 {
     sqlite3_stmt *st = stmt(c, S_MSG_PRUNE);
@@ -582,7 +594,7 @@ static int s_msg_take_ids(eng__store *s, int64_t id, const char *queue,
             return -ESTALE;
         }
     }
-    return n > 0 ? msg_prune(c, id, queue) : 0;
+    return prune_due(ids, NULL, n) ? msg_prune(c, id, queue) : 0;
 }
 
 static int s_msg_take(eng__store *s, int64_t id, const char *queue, int max,
@@ -626,7 +638,7 @@ static int s_msg_take(eng__store *s, int64_t id, const char *queue, int max,
         sqlite3_bind_int64(st, 2, v[i].id);
         err = run(c, st, "take message");
     }
-    if (!err && k > 0)
+    if (!err && prune_due(NULL, v, k))
         err = msg_prune(c, id, queue);
     if (err) {
         for (size_t i = 0; i < k; i++)

@@ -190,7 +190,7 @@ static void loop_advance(eng_ctx *c, eng__centry *ce, int64_t n, int brk)
     }
     cJSON *f = cJSON_CreateObject();
     cJSON_AddStringToObject(f, "path", ce->e.path);
-    cJSON_AddNumberToObject(f, "iteration", (double)n);
+    eng__ev_int(f, "iteration", n);
     if (brk) {
         ce->e.status = ENG__E_COMPLETED;
         ce->e.finished_at = now;
@@ -459,7 +459,7 @@ int eng_sleep_until(eng_ctx *c, const char *name, int64_t epoch_ms)
         t->i1 = epoch_ms;
         cJSON *f = cJSON_CreateObject();
         cJSON_AddStringToObject(f, "path", path);
-        cJSON_AddNumberToObject(f, "until", (double)epoch_ms);
+        eng__ev_int(f, "until", epoch_ms);
         eng__op_event(r, "sleep.started", f);
     }
     if (now < ce->e.deadline) {

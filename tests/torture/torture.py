@@ -231,7 +231,10 @@ class Torture:
         try:
             return [n for n in os.listdir(os.path.join(self.mnt, actor, "queues", queue))
                     if n.endswith(".json")]
-        except OSError:
+        except OSError as e:
+            if e.errno in (errno.ECONNABORTED, errno.ENOTCONN):
+                # A fault-seam kill: the daemon is dying, maybe not reaped yet.
+                self.d.wait_exit(10)
             self.alive_or_die()
             raise
 

@@ -154,16 +154,6 @@ static void run_settle(vm__run *r)
         run_close((uv_handle_t *)&r->drain);
 }
 
-static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf)
-{
-    (void)h;
-    (void)hint;
-    static char mem[65536];
-    /* Reads are handled synchronously on this one thread: one buffer. */
-    buf->base = mem;
-    buf->len = sizeof mem;
-}
-
 static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
     vm__run *r = s->data;
@@ -530,11 +520,11 @@ int vm__box_run(const char *vm, const char *const *cmd, char **env,
     if (uv_pipe_open(&r->out, outp[0]) < 0)
         close(outp[0]);
     else
-        uv_read_start((uv_stream_t *)&r->out, alloc_cb, read_cb);
+        uv_read_start((uv_stream_t *)&r->out, vm__alloc_cb, read_cb);
     if (uv_pipe_open(&r->err, errp[0]) < 0)
         close(errp[0]);
     else
-        uv_read_start((uv_stream_t *)&r->err, alloc_cb, read_cb);
+        uv_read_start((uv_stream_t *)&r->err, vm__alloc_cb, read_cb);
     r->next = b->runs;
     b->runs = r;
     uv_timer_stop(&b->idle);

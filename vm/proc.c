@@ -152,16 +152,6 @@ static void settle(vm__proc *p)
         close_h(p, (uv_handle_t *)&p->drain);
 }
 
-static void alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf)
-{
-    (void)h;
-    (void)hint;
-    static char mem[65536];
-    /* Reads are handled synchronously on this one thread: one buffer. */
-    buf->base = mem;
-    buf->len = sizeof mem;
-}
-
 static void read_out(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
     vm__proc *p = s->data;
@@ -332,10 +322,10 @@ int vm__proc_spawn(const vm__sandbox_spec *s, char **env, int want_stdin,
         release_block(p);
         close_h(p, (uv_handle_t *)&p->info);
     } else {
-        uv_read_start((uv_stream_t *)&p->info, alloc_cb, read_info);
+        uv_read_start((uv_stream_t *)&p->info, vm__alloc_cb, read_info);
     }
-    uv_read_start((uv_stream_t *)&p->out, alloc_cb, read_out);
-    uv_read_start((uv_stream_t *)&p->err, alloc_cb, read_err);
+    uv_read_start((uv_stream_t *)&p->out, vm__alloc_cb, read_out);
+    uv_read_start((uv_stream_t *)&p->err, vm__alloc_cb, read_err);
     p->next = live;
     if (live)
         live->prev = &p->next;

@@ -38,6 +38,8 @@ typedef struct {
 } vm__buf;
 
 int vm__buf_add(vm__buf *b, const void *data, size_t n);
+/* libuv alloc_cb for reads on the VM loop thread. */
+void vm__alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf);
 int vm__buf_str(vm__buf *b, const char *s);
 void vm__buf_free(vm__buf *b);
 /* A malloc'd copy of DATA[0..n) as valid UTF-8 text: NUL bytes and invalid

@@ -666,7 +666,11 @@ static void enqueued_job(eng *e, eng__job *j)
 void eng__enqueued(eng *e, const char *type, const char *key,
                    const char *queue)
 {
-    if (!e->started)
+    /* Only a workflow waits on a queue or marks one empty: for a type with
+     * none, waking the loop thread would cost a thread hand-off for
+     * nothing. */
+    const eng_type *t = eng_type_find(e, type);
+    if (!e->started || !t || !t->run)
         return;
     eng__post(e, &name_job_new(enqueued_job, type, key, queue)->j);
 }

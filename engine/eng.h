@@ -330,8 +330,10 @@ typedef struct {
     int64_t msg_id;
 } eng_event;
 
-/* Called after the change is committed, on an engine thread; it must not
- * block or call back into the engine.  One watcher. */
+/* Called after the change is committed, on an engine thread or on the
+ * thread whose call made the change (an eng_enqueue that found the
+ * committer idle commits itself); it must not block or call back into the
+ * engine.  One watcher. */
 typedef void (*eng_watch_fn)(const eng_event *ev, void *ud);
 void eng_watch(eng *e, eng_watch_fn fn, void *ud);
 

@@ -271,6 +271,7 @@ struct eng {
     pthread_cond_t ccv;
     eng__wreq *q_head, **q_tail;
     int com_stop, com_running;
+    int com_busy; /* a group is being applied, by the committer or a caller */
 
     /* "actor\x1fqueue" -> the id of the last message the loop thread took
      * ahead of its commit (int64_t *); under tmu */

@@ -26,6 +26,7 @@ enum {
     S_STATUS_PUT, S_STATE_PUT, S_ENTRY_PUT, S_TREE_DEL, S_TREE_DEL_T,
     S_TIMER_PUT, S_TIMER_DEL,
     S_MSG_INS, S_MSG_PICK, S_MSG_MARK, S_MSG_MARK_ID, S_MSG_PRUNE, S_MSG_GET, S_MSG_DEL,
+    S_MSG_HWM,
     S_EV_END, S_EV_INS,
     S_R_ACTORS, S_R_STATUS, S_R_STATE, S_R_ENTRIES, S_R_ENTRY, S_R_CHILDREN,
     S_R_EV_FIRST, S_R_EV_FROM, S_R_PENDING, S_R_NEXT, S_R_IDEM, S_R_PCOUNT, S_R_ACTIVE,
@@ -63,8 +64,12 @@ static const char *const sql[S_N] = {
     [S_TIMER_PUT] = "INSERT OR REPLACE INTO timers(actor,run,path,deadline) "
                     "VALUES(?,?,?,?)",
     [S_TIMER_DEL] = "DELETE FROM timers WHERE actor=? AND run=? AND path=?",
-    [S_MSG_INS] = "INSERT INTO messages(actor,queue,body,idem,created_at) "
-                  "VALUES(?,?,?,?,?)",
+    /* A new id is above every id the table holds and every id a delete
+     * took from its top (S_MSG_HWM): no id is ever given twice. */
+    [S_MSG_INS] = "INSERT INTO messages(id,actor,queue,body,idem,created_at) "
+                  "VALUES(max(coalesce((SELECT max(id) FROM messages),0),"
+                  "coalesce((SELECT v FROM meta WHERE k='msg_hwm'),0))+1,"
+                  "?,?,?,?,?)",
     [S_MSG_PICK] = "SELECT id,body FROM messages WHERE actor=? AND queue=? "
                    "AND taken=0 ORDER BY id LIMIT ?",
     [S_MSG_MARK] = "UPDATE messages SET taken=1,taken_at=?,body=NULL "
@@ -78,6 +83,9 @@ static const char *const sql[S_N] = {
     [S_MSG_GET] = "SELECT taken,body FROM messages WHERE id=? AND actor=? "
                   "AND queue=?",
     [S_MSG_DEL] = "DELETE FROM messages WHERE id=?",
+    [S_MSG_HWM] = "INSERT INTO meta(k,v) SELECT 'msg_hwm',m FROM "
+                  "(SELECT max(id) AS m FROM messages) WHERE m IS NOT NULL "
+                  "ON CONFLICT(k) DO UPDATE SET v=max(v,excluded.v)",
     [S_EV_END] = "SELECT off+length(CAST(line AS BLOB)) FROM events "
                  "WHERE actor=? ORDER BY off DESC LIMIT 1",
     [S_EV_INS] = "INSERT INTO events(actor,off,line) VALUES(?,?,?)",
@@ -143,6 +151,24 @@ static const char *const migrations[] = {
     /* 2: an actor's journal is bounded by compaction, so listing a
      * directory scans it by primary key; the index cost a page per commit. */
     "DROP INDEX journal_parent;",
+    /* 3: AUTOINCREMENT cost a page (sqlite_sequence) in every enqueue's
+     * commit; ids stay unique through msg_hwm, kept by the deletes that
+     * can remove the highest id (cancel, actor delete; a prune keeps each
+     * queue's newest taken message). */
+    "CREATE TABLE meta(k TEXT PRIMARY KEY, v INTEGER NOT NULL) WITHOUT ROWID;"
+    "INSERT INTO meta(k,v) SELECT 'msg_hwm',seq FROM sqlite_sequence"
+    " WHERE name='messages';"
+    "CREATE TABLE messages3(id INTEGER PRIMARY KEY,"
+    " actor INTEGER NOT NULL, queue TEXT NOT NULL, body TEXT, idem TEXT,"
+    " taken INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL,"
+    " taken_at INTEGER);"
+    "INSERT INTO messages3 SELECT id,actor,queue,body,idem,taken,created_at,"
+    " taken_at FROM messages;"
+    "DROP TABLE messages;"
+    "ALTER TABLE messages3 RENAME TO messages;"
+    "CREATE INDEX messages_q ON messages(actor,queue,taken,id);"
+    "CREATE UNIQUE INDEX messages_idem ON messages(actor,queue,idem)"
+    " WHERE idem IS NOT NULL;",
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -426,12 +452,14 @@ static int s_actor_delete(eng__store *s, int64_t id)
 {
     s->ev_actor = 0;
     static const int dels[] = {S_DEL_ACTOR, S_DEL_STATE, S_DEL_JOURNAL,
-                               S_DEL_MSGS, S_DEL_TIMERS, S_DEL_EVENTS};
+                               S_MSG_HWM, S_DEL_MSGS, S_DEL_TIMERS,
+                               S_DEL_EVENTS};
     for (size_t i = 0; i < sizeof dels / sizeof dels[0]; i++) {
         sqlite3_stmt *st = stmt(s->w, dels[i]);
         if (!st)
             return -EIO;
-        sqlite3_bind_int64(st, 1, id);
+        if (dels[i] != S_MSG_HWM)
+            sqlite3_bind_int64(st, 1, id);
         int rc = run(s->w, st, "delete actor");
         if (rc < 0)
             return rc;
@@ -682,6 +710,8 @@ static int s_msg_cancel(eng__store *s, int64_t id, const char *queue,
                         int64_t msg_id)
 {
     int rc = msg_get(s->w, id, queue, msg_id, NULL);
+    if (rc == 0)
+        rc = simple(s, S_MSG_HWM);
     if (rc < 0)
         return rc;
     sqlite3_stmt *st = stmt(s->w, S_MSG_DEL);

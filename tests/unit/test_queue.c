@@ -169,6 +169,39 @@ START_TEST(cancel_pending)
 }
 END_TEST
 
+/* Message ids name messages in the events journal and under queues/, so
+ * the id of a cancelled newest message is never given again, not even
+ * after a restart (the store no longer uses AUTOINCREMENT). */
+START_TEST(cancelled_ids_are_not_reused)
+{
+    D = t_tmpdir();
+    E = t_open(D, cancel_reg, ENG_DURABILITY_NORMAL);
+    char err[256];
+    int64_t id1, id2, id3;
+    ck_assert_int_eq(eng_enqueue(E, "counter", "", "add", "{\"n\":1}", 7, NULL,
+                                 &id1, err, sizeof err),
+                     0);
+    ck_assert_int_eq(eng_message_cancel(E, "counter", "", "add", id1, err,
+                                        sizeof err),
+                     0);
+    ck_assert_int_eq(eng_enqueue(E, "counter", "", "add", "{\"n\":2}", 7, NULL,
+                                 &id2, err, sizeof err),
+                     0);
+    ck_assert_int_gt(id2, id1);
+    ck_assert_int_eq(eng_message_cancel(E, "counter", "", "add", id2, err,
+                                        sizeof err),
+                     0);
+    eng_close(E);
+    E = t_open(D, cancel_reg, ENG_DURABILITY_NORMAL);
+    ck_assert_int_eq(eng_enqueue(E, "counter", "", "add", "{\"n\":3}", 7, NULL,
+                                 &id3, err, sizeof err),
+                     0);
+    ck_assert_int_gt(id3, id2);
+    eng_close(E);
+    t_rmrf(D);
+}
+END_TEST
+
 START_TEST(cancel_taken_is_busy)
 {
     start();
@@ -407,6 +440,7 @@ int main(void)
     tcase_add_test(tc, bad_input_changes_nothing);
     tcase_add_test(tc, idempotency_keys);
     tcase_add_test(tc, cancel_pending);
+    tcase_add_test(tc, cancelled_ids_are_not_reused);
     tcase_add_test(tc, cancel_taken_is_busy);
     tcase_add_test(tc, steps_go_on_before_their_commit);
     tcase_add_test(tc, commit_failure_is_eio);

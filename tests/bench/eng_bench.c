@@ -12,8 +12,12 @@
  * checkpoints, what the disk really sees).  Not a ctest test.
  *
  *   eng_bench [--messages N] [--durability full|normal] [--actors 1|100]
+ *   eng_bench --enqueue [--messages N] [--durability full|normal]
  *
  * --durability and --actors keep only the rows asked for (to profile one).
+ * --enqueue instead times one caller's eng_enqueue calls (latency
+ * percentiles) into an actor of a type with a queue and no workflow: the
+ * engine's share of `echo > queues/in/new`, with no FUSE around it.
  */
 #include "eng.h"
 
@@ -245,9 +249,61 @@ static struct result one(int durability, int actors, int messages)
     return r;
 }
 
+static const eng_queue_def sink_queues[] = {{"in", NULL, 0}};
+
+static int cmp_ns(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void enqueue_latency(const char *name, int durability, int messages)
+{
+    char dir[] = "/tmp/eng-bench-XXXXXX";
+    if (!mkdtemp(dir)) {
+        perror("eng_bench: mkdtemp");
+        exit(111);
+    }
+    eng_config cfg = {.data_dir = dir, .durability = durability};
+    eng *e;
+    char err[256];
+    eng_type t = {.name = "sink", .initial_state = "{}", .queues = sink_queues,
+                  .nqueues = 1, .no_default_instance = 1};
+    if (eng_open(&cfg, &e, err, sizeof err) < 0 || eng_register(e, &t) < 0 ||
+        eng_start(e, err, sizeof err) < 0 ||
+        eng_actor_create(e, "sink", "k", err, sizeof err) < 0) {
+        fprintf(stderr, "eng_bench: %s\n", err);
+        exit(111);
+    }
+    int64_t *ns = malloc(sizeof *ns * (size_t)messages);
+    if (!ns)
+        exit(111);
+    for (int i = 0; i < messages; i++) {
+        int64_t t0 = now_ns();
+        if (eng_enqueue(e, "sink", "k", "in", "{\"x\":1}\n", 8, NULL, NULL,
+                        err, sizeof err) < 0) {
+            fprintf(stderr, "eng_bench: enqueue: %s\n", err);
+            exit(111);
+        }
+        ns[i] = now_ns() - t0;
+    }
+    eng_close(e);
+    nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    qsort(ns, (size_t)messages, sizeof *ns, cmp_ns);
+    double p50 = ns[messages / 2] / 1e3, p90 = ns[messages * 9 / 10] / 1e3,
+           p99 = ns[messages * 99 / 100] / 1e3;
+    free(ns);
+    printf("%-10s %9d %9.1f %9.1f %9.1f\n", name, messages, p50, p90, p99);
+    printf("{\"bench\":\"capi_enqueue\",\"durability\":\"%s\","
+           "\"messages\":%d,\"p50_us\":%.1f,\"p90_us\":%.1f,"
+           "\"p99_us\":%.1f}\n",
+           name, messages, p50, p90, p99);
+    fflush(stdout);
+}
+
 int main(int argc, char **argv)
 {
-    int messages = 1000, only_actors = 0;
+    int messages = 1000, only_actors = 0, enqueue = 0;
     const char *only_dur = NULL;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--messages") == 0 && i + 1 < argc)
@@ -256,8 +312,10 @@ int main(int argc, char **argv)
             only_dur = argv[++i];
         else if (strcmp(argv[i], "--actors") == 0 && i + 1 < argc)
             only_actors = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--enqueue") == 0)
+            enqueue = 1;
         else {
-            fprintf(stderr, "usage: eng_bench [--messages N] "
+            fprintf(stderr, "usage: eng_bench [--enqueue] [--messages N] "
                             "[--durability full|normal] [--actors 1|100]\n");
             return 100;
         }
@@ -265,13 +323,21 @@ int main(int argc, char **argv)
     if (messages < 100)
         messages = 100;
     messages -= messages % 100;
-    printf("%-10s %7s %9s %12s %12s %14s %14s\n", "durability", "actors",
-           "messages", "messages/s", "ms/step", "growth B/step",
-           "written B/step");
     static const struct {
         const char *name;
         int d;
     } durs[] = {{"full", ENG_DURABILITY_FULL}, {"normal", ENG_DURABILITY_NORMAL}};
+    if (enqueue) {
+        printf("%-10s %9s %9s %9s %9s\n", "durability", "enqueues", "p50 us",
+               "p90 us", "p99 us");
+        for (size_t d = 0; d < 2; d++)
+            if (!only_dur || strcmp(only_dur, durs[d].name) == 0)
+                enqueue_latency(durs[d].name, durs[d].d, messages);
+        return 0;
+    }
+    printf("%-10s %7s %9s %12s %12s %14s %14s\n", "durability", "actors",
+           "messages", "messages/s", "ms/step", "growth B/step",
+           "written B/step");
     static const int actor_counts[] = {1, 100};
     for (size_t d = 0; d < 2; d++)
         for (size_t a = 0; a < 2; a++) {

@@ -625,37 +625,61 @@ static int s_msg_take_ids(eng__store *s, int64_t id, const char *queue,
     return prune_due(ids, NULL, n) ? msg_prune(c, id, queue) : 0;
 }
 
+static void msgs_free(eng__msg *v, size_t k)
+{
+    for (size_t i = 0; i < k; i++)
+        free(v[i].body);
+    free(v);
+}
+
+/* Up to max (id, body) rows of a bound statement, which is then reset. */
+static int msgs_read(eng__conn *c, sqlite3_stmt *st, int max, const char *what,
+                     eng__msg **out, size_t *n)
+{
+    size_t k = 0;
+    int rc = SQLITE_DONE, err = 0;
+    eng__msg *v = calloc((size_t)max, sizeof *v);
+    if (!v)
+        err = -ENOMEM;
+    while (!err && k < (size_t)max && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        v[k].id = sqlite3_column_int64(st, 0);
+        const char *b = (const char *)sqlite3_column_text(st, 1);
+        if (!(v[k].body = strdup(b ? b : "null")))
+            err = -ENOMEM;
+        else
+            k++;
+    }
+    if (!err && k < (size_t)max && rc != SQLITE_DONE)
+        err = fail(c, rc, what);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (err) {
+        if (v)
+            msgs_free(v, k);
+        return err;
+    }
+    *out = v;
+    *n = k;
+    return 0;
+}
+
 static int s_msg_take(eng__store *s, int64_t id, const char *queue, int max,
                       int64_t now, eng__msg **out, size_t *n)
 {
     eng__conn *c = s->w;
     sqlite3_stmt *st = stmt(c, S_MSG_PICK);
-    if (!st)
-        return -EIO;
     *out = NULL;
     *n = 0;
-    eng__msg *v = calloc((size_t)max, sizeof *v);
-    if (!v)
-        return -ENOMEM;
+    if (!st)
+        return -EIO;
     sqlite3_bind_int64(st, 1, id);
     bind_text(st, 2, queue);
     sqlite3_bind_int(st, 3, max);
-    size_t k = 0;
-    int rc, err = 0;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW && k < (size_t)max) {
-        v[k].id = sqlite3_column_int64(st, 0);
-        const char *b = (const char *)sqlite3_column_text(st, 1);
-        v[k].body = strdup(b ? b : "null");
-        if (!v[k].body) {
-            err = -ENOMEM;
-            break;
-        }
-        k++;
-    }
-    if (!err && rc != SQLITE_ROW && rc != SQLITE_DONE)
-        err = fail(c, rc, "pick message");
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
+    eng__msg *v;
+    size_t k;
+    int err = msgs_read(c, st, max, "pick message", &v, &k);
+    if (err)
+        return err;
     for (size_t i = 0; i < k && !err; i++) {
         st = stmt(c, S_MSG_MARK);
         if (!st) {
@@ -669,9 +693,7 @@ static int s_msg_take(eng__store *s, int64_t id, const char *queue, int max,
     if (!err && prune_due(NULL, v, k))
         err = msg_prune(c, id, queue);
     if (err) {
-        for (size_t i = 0; i < k; i++)
-            free(v[i].body);
-        free(v);
+        msgs_free(v, k);
         return err;
     }
     *out = v;
@@ -1113,42 +1135,15 @@ static int r_msgs_next(eng__conn *c, int64_t id, const char *queue,
                        int64_t after, int max, eng__msg **out, size_t *n)
 {
     sqlite3_stmt *st = stmt(c, S_R_NEXT);
-    if (!st)
-        return -EIO;
     *out = NULL;
     *n = 0;
-    eng__msg *v = calloc((size_t)max, sizeof *v);
-    if (!v)
-        return -ENOMEM;
+    if (!st)
+        return -EIO;
     sqlite3_bind_int64(st, 1, id);
     bind_text(st, 2, queue);
     sqlite3_bind_int64(st, 3, after);
     sqlite3_bind_int(st, 4, max);
-    size_t k = 0;
-    int rc, err = 0;
-    while (k < (size_t)max && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        v[k].id = sqlite3_column_int64(st, 0);
-        const char *b = (const char *)sqlite3_column_text(st, 1);
-        v[k].body = strdup(b ? b : "null");
-        if (!v[k].body) {
-            err = -ENOMEM;
-            break;
-        }
-        k++;
-    }
-    if (!err && k < (size_t)max && rc != SQLITE_DONE)
-        err = fail(c, rc, "next messages");
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    if (err) {
-        for (size_t i = 0; i < k; i++)
-            free(v[i].body);
-        free(v);
-        return err;
-    }
-    *out = v;
-    *n = k;
-    return 0;
+    return msgs_read(c, st, max, "next messages", out, n);
 }
 
 static int r_msg(eng__conn *c, int64_t id, const char *queue, int64_t msg_id,

@@ -395,19 +395,8 @@ static box *box_start(const char *vm, char **env, char *err, size_t errlen)
         {.flags = UV_INHERIT_FD, .data.fd = 2},
         {.flags = UV_INHERIT_FD, .data.fd = sv[1]},
     };
-    uv_process_options_t o = {0};
-    o.exit_cb = box_exit;
-    o.file = argv[0];
-    o.args = argv;
-    o.env = env;
-    o.cwd = "/";
-    o.flags = UV_PROCESS_SETUID | UV_PROCESS_SETGID;
-    o.uid = VM__HOST_UID;
-    o.gid = VM__HOST_GID;
-    o.stdio = stdio;
-    o.stdio_count = 4;
     b->proc.data = b;
-    rc = uv_spawn(vm__loop(), &b->proc, &o);
+    rc = vm__sandbox_spawn(&b->proc, argv, env, stdio, 4, box_exit);
     vm__argv_free(argv);
     close(sv[1]);
     if (rc < 0) {

@@ -276,27 +276,16 @@ int vm__proc_spawn(const vm__sandbox_spec *s, char **env, int want_stdin,
     stdio[4].data.fd = block[0];
     stdio[5].flags = UV_INHERIT_FD;
     stdio[5].data.fd = lifeline[0];
-    uv_process_options_t o = {0};
-    o.exit_cb = on_exit_cb;
-    o.file = argv[0];
-    o.args = argv;
-    o.env = env;
-    o.cwd = "/";
-    o.flags = UV_PROCESS_SETUID | UV_PROCESS_SETGID;
-    o.uid = VM__HOST_UID;
-    o.gid = VM__HOST_GID;
-    o.stdio = stdio;
-    o.stdio_count = 6;
     p->cg = vm__cg_create();
     p->proc.data = p;
-    rc = uv_spawn(loop, &p->proc, &o);
+    rc = vm__sandbox_spawn(&p->proc, argv, env, stdio, 6, on_exit_cb);
     vm__argv_free(argv);
     close(info[1]);
     close(block[0]);
     p->block_fd = block[1];
     if (rc < 0) {
-        vm__err(err, errlen, "cannot start the sandbox (%s): %s", o.file,
-                uv_strerror(rc));
+        vm__err(err, errlen, "cannot start the sandbox (%s): %s",
+                vm__conf_bwrap(), uv_strerror(rc));
         close(info[0]);
         release_block(p);
         p->exited = 1;

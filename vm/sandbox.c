@@ -182,3 +182,21 @@ int vm__sandbox_argv(const vm__sandbox_spec *s, char ***argv, char *err,
     *argv = a.v;
     return 0;
 }
+
+int vm__sandbox_spawn(uv_process_t *proc, char **argv, char **env,
+                      uv_stdio_container_t *stdio, int nstdio,
+                      uv_exit_cb exit_cb)
+{
+    uv_process_options_t o = {0};
+    o.exit_cb = exit_cb;
+    o.file = argv[0];
+    o.args = argv;
+    o.env = env;
+    o.cwd = "/";
+    o.flags = UV_PROCESS_SETUID | UV_PROCESS_SETGID;
+    o.uid = VM__HOST_UID;
+    o.gid = VM__HOST_GID;
+    o.stdio = stdio;
+    o.stdio_count = nstdio;
+    return uv_spawn(vm__loop(), proc, &o);
+}

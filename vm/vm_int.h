@@ -129,6 +129,10 @@ typedef struct {
 int vm__sandbox_argv(const vm__sandbox_spec *s, char ***argv, char *err,
                      size_t errlen);
 void vm__argv_free(char **argv);
+/* Starts bubblewrap (argv) on the VM loop as the sandbox's host uid. */
+int vm__sandbox_spawn(uv_process_t *proc, char **argv, char **env,
+                      uv_stdio_container_t *stdio, int nstdio,
+                      uv_exit_cb exit_cb);
 
 /* ---- proc.c: a process in a sandbox of its own (agent sessions) ----- */
 

@@ -358,9 +358,12 @@ static void group(eng *e, eng__wreq *head)
 {
     const eng__store_ops *so = e->so;
     int rc = so->begin(e->st);
+    /* A lone request (most enqueues) needs no savepoint: if it fails, the
+     * whole transaction is rolled back instead. */
+    int solo = !head->qnext;
     for (eng__wreq *r = head; r; r = r->qnext) {
         int src = rc < 0 ? rc : r->a ? atomic_load(&r->a->wfail) : 0;
-        if (src == 0)
+        if (src == 0 && !solo)
             src = so->savepoint(e->st);
         if (src < 0) {
             fail(r, src);
@@ -368,10 +371,14 @@ static void group(eng *e, eng__wreq *head)
         }
         r->rc = apply(e, r);
         if (r->rc < 0) {
-            so->rollback_to(e->st);
+            if (solo) {
+                so->rollback(e->st);
+                rc = r->rc;
+            } else
+                so->rollback_to(e->st);
             wevs_free(r);
             fail(r, r->rc);
-        } else if ((src = so->release(e->st)) < 0)
+        } else if (!solo && (src = so->release(e->st)) < 0)
             fail(r, src);
     }
     if (rc == 0) {

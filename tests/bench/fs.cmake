@@ -11,3 +11,7 @@ target_compile_definitions(fs_bench PRIVATE
   FSB_ACTORFS="$<TARGET_FILE:actorfs>" FSB_NULLFS="$<TARGET_FILE:nullfs>"
   FSB_PLUGIN="$<TARGET_FILE:seedloop_plugin>")
 add_dependencies(fs_bench actorfs nullfs seedloop_plugin)
+
+# The benchmark at a tiny size, so that it keeps working (it mounts FUSE).
+add_test(NAME bench.fs_smoke COMMAND fs_bench --messages 64 --rounds 2)
+set_tests_properties(bench.fs_smoke PROPERTIES TIMEOUT 180)

@@ -3,21 +3,33 @@
  *
  * In one run, on the same disk: an append+fdatasync of a small record (the
  * disk's floor for a durable write), open+write+close of `new` on nullfs
- * (the FUSE floor), and open+write+close of counter/queues/add/new on
- * actorfs, durability full and normal, with 1, 4 and 16 concurrent
- * writers.  close() returning 0 is the acknowledgement, so the latency is
- * open to close returning.  Then the same into sink/queues/in/new (the
- * seedloop plugin's type with no workflow), 1 and 16 writers: the
- * enqueue alone, without the counter's workflow competing for the CPUs.
- * Prints a table; with --json FILE also appends one JSON line per figure
- * of the counter and the floors for tests/bench/report.py.
+ * (the FUSE floor), and open+write+close into two actorfs queues,
+ * durability full and normal: counter/queues/add/new, whose workflow
+ * consumes each message (competing with the writer for the CPUs), and
+ * sink/queues/in/new (the seedloop plugin's type with no workflow), the
+ * enqueue alone.  close() returning 0 is the acknowledgement, so the
+ * latency is open to close returning.
  *
- *   fs_bench [--messages N] [--json FILE] [--actorfs BIN] [--nullfs BIN]
- *            [--plugin LIB.so]
+ * One writer: the null floor, the sink and the counter take turns, ROUNDS
+ * rounds with nullfs mounted beside actorfs, and each figure is the median
+ * of its rounds.  Taking turns matters on a virtual machine, where a
+ * sleeping CPU is slow to wake and the cost of a FUSE round trip drifts by
+ * 2x or more within a minute: a floor measured apart would compare two
+ * machines.  After each counter turn the workflow is let finish its
+ * backlog, so it never runs into the next turn.  Then 4 and 16 writers.
+ * Last, the same turns with the writer and both daemons pinned to one CPU
+ * (normal): with no CPU to wake, what is left is the software's own cost.
+ *
+ * Prints a table; with --json FILE also appends one JSON line per figure
+ * for tests/bench/report.py.
+ *
+ *   fs_bench [--messages N] [--rounds R] [--json FILE] [--actorfs BIN]
+ *            [--nullfs BIN] [--plugin LIB.so]
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -76,8 +88,23 @@ static int fsb_mounted(const char *mnt)
     return hit;
 }
 
-/* Starts ARGV (a FUSE daemon in the foreground) and waits for MNT. */
-static pid_t fsb_mount(char *const argv[], const char *mnt, const char *log)
+/* Runs the calling thread, and what it forks, on CPU (-1: on any). */
+static void fsb_pin(int cpu)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    for (long c = 0; c < n && c < CPU_SETSIZE; c++)
+        if (cpu < 0 || c == cpu)
+            CPU_SET(c, &set);
+    if (sched_setaffinity(0, sizeof(set), &set) < 0)
+        fsb_die("sched_setaffinity");
+}
+
+/* Starts ARGV (a FUSE daemon in the foreground) on CPU (-1: any) and
+ * waits for MNT. */
+static pid_t fsb_mount(char *const argv[], const char *mnt, const char *log,
+                       int cpu)
 {
     pid_t pid = fork();
     if (pid < 0)
@@ -86,6 +113,8 @@ static pid_t fsb_mount(char *const argv[], const char *mnt, const char *log)
         int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
         if (fd >= 0)
             dup2(fd, STDERR_FILENO);
+        if (cpu >= 0)
+            fsb_pin(cpu);
         execv(argv[0], argv);
         _exit(127);
     }
@@ -160,39 +189,49 @@ static fsb_result fsb_writers(const char *path, int nwriters, long total)
     return r;
 }
 
-static void fsb_row(const char *what, const char *name, const char *dur,
-                    int writers, fsb_result r)
+static void fsb_print(const char *what, const char *dur, int writers,
+                      fsb_result r, const char *note)
 {
-    printf("%-34s %7d %10s %8ld %10.1f %10.1f %12.0f\n", what, writers,
-           dur ? dur : "-", r.ops, r.p50, r.p99, r.msgs_per_s);
+    printf("%-46s %7d %10s %8ld %10.1f %10.1f %12.0f%s\n", what, writers,
+           dur ? dur : "-", r.ops, r.p50, r.p99, r.msgs_per_s, note);
     fflush(stdout);
+}
+
+/* One JSON line of an enqueue figure: SRC is fs_bench (the counter),
+ * fs_bench_sink, or either with _pinned. */
+static void fsb_json_enqueue(const char *src, const char *dur, int writers,
+                             fsb_result r)
+{
     if (!json)
         return;
-    int sink = strcmp(name, "sink") == 0;
-    if (sink || strcmp(name, "enqueue") == 0) {
-        /* The sink's rows have a source of their own, so that report.py
-         * never takes medians across the two workloads. */
-        const char *src = sink ? "fs_bench_sink" : "fs_bench";
+    int sink = strstr(src, "sink") != NULL;
+    int pinned = strstr(src, "pinned") != NULL;
+    fprintf(json,
+            "{\"bench\":\"enqueue\",\"source\":\"%s\",\"label\":"
+            "\"enqueue through the mount%s, %d writer%s%s\",\"durability\":"
+            "\"%s\",\"writers\":%d,\"us\":%.2f,\"p99_us\":%.2f,"
+            "\"msgs_per_s\":%.1f}\n",
+            src, sink ? " into a queue nothing takes from" : "", writers,
+            writers > 1 ? "s" : "",
+            pinned ? ", writer and daemon on one CPU" : "", dur, writers,
+            r.p50, r.p99, r.msgs_per_s);
+    if (writers > 1)
         fprintf(json,
-                "{\"bench\":\"enqueue\",\"source\":\"%s\",\"label\":"
-                "\"enqueue through the mount%s, %d writer%s\",\"durability\":"
-                "\"%s\",\"writers\":%d,\"us\":%.2f,\"p99_us\":%.2f,"
+                "{\"bench\":\"mount_writers\",\"source\":\"%s\","
+                "\"durability\":\"%s\",\"writers\":%d,\"messages\":%ld,"
                 "\"msgs_per_s\":%.1f}\n",
-                src, sink ? " into a queue nothing takes from" : "", writers,
-                writers > 1 ? "s" : "", dur, writers, r.p50, r.p99,
-                r.msgs_per_s);
-        if (writers > 1)
-            fprintf(json,
-                    "{\"bench\":\"mount_writers\",\"source\":\"%s\","
-                    "\"durability\":\"%s\",\"writers\":%d,\"messages\":%ld,"
-                    "\"msgs_per_s\":%.1f}\n",
-                    src, dur, writers, r.ops, r.msgs_per_s);
-    } else if (writers == 1) {
-        fprintf(json,
-                "{\"bench\":\"floor\",\"name\":\"%s\",\"label\":\"%s\","
-                "\"us\":%.2f,\"p99_us\":%.2f}\n",
-                name, what, r.p50, r.p99);
-    }
+                src, dur, writers, r.ops, r.msgs_per_s);
+    fflush(json);
+}
+
+static void fsb_json_floor(const char *name, const char *label, fsb_result r)
+{
+    if (!json)
+        return;
+    fprintf(json,
+            "{\"bench\":\"floor\",\"name\":\"%s\",\"label\":\"%s\","
+            "\"us\":%.2f,\"p99_us\":%.2f}\n",
+            name, label, r.p50, r.p99);
     fflush(json);
 }
 
@@ -223,15 +262,135 @@ static fsb_result fsb_fdatasync(const char *dir, long n)
     return r;
 }
 
+/* The counter's count in MNT/counter/state.json, or -1. */
+static long fsb_counted(const char *mnt)
+{
+    char path[4300], buf[512];
+    snprintf(path, sizeof(path), "%s/counter/state.json", mnt);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return -1;
+    buf[n] = '\0';
+    const char *c = strstr(buf, "\"count\":");
+    return c ? strtol(c + 8, NULL, 10) : -1;
+}
+
+/* Waits until the counter's workflow has taken all WANT messages, so that
+ * it does not run into the next measurement. */
+static void fsb_drain(const char *mnt, long want)
+{
+    int64_t deadline = fsb_now_ns() + 300LL * 1000000000;
+    while (fsb_counted(mnt) < want) {
+        if (fsb_now_ns() > deadline) {
+            fprintf(stderr, "fs_bench: the counter took %ld of %ld messages "
+                            "in 300 s\n", fsb_counted(mnt), want);
+            exit(111);
+        }
+        struct timespec ts = {0, 20 * 1000000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static int fsb_cmp_p50(const void *a, const void *b)
+{
+    return fsb_cmp(&((const fsb_result *)a)->p50,
+                   &((const fsb_result *)b)->p50);
+}
+
+#define FSB_ROUNDS_MAX 64
+
+/* The one-writer turns: null floor, sink, counter; ROUNDS rounds of PER
+ * messages each.  Prints the medians; emits each round's figures. */
+static void fsb_turns(const char *nullmnt, const char *mnt, const char *dur,
+                      int rounds, long per, long *counted, int pinned)
+{
+    fsb_result res[3][FSB_ROUNDS_MAX];
+    char path[3][4300];
+    snprintf(path[0], sizeof(path[0]), "%s/new", nullmnt);
+    snprintf(path[1], sizeof(path[1]), "%s/sink/queues/in/new", mnt);
+    snprintf(path[2], sizeof(path[2]), "%s/counter/queues/add/new", mnt);
+    for (int r = 0; r < rounds; r++) {
+        for (int k = 0; k < 3; k++)
+            res[k][r] = fsb_writers(path[k], 1, per);
+        *counted += res[2][r].ops;
+        fsb_drain(mnt, *counted);
+    }
+    static const char *const what[3] = {
+        "null FUSE: open+write+close", "actorfs: enqueue, nothing takes",
+        "actorfs: enqueue (echo > new)"};
+    const char *src[3] = {NULL, pinned ? "fs_bench_sink_pinned" : "fs_bench_sink",
+                          pinned ? "fs_bench_pinned" : "fs_bench"};
+    double floor = 0;
+    for (int k = 0; k < 3; k++) {
+        for (int r = 0; r < rounds; r++) {
+            if (k > 0)
+                fsb_json_enqueue(src[k], dur, 1, res[k][r]);
+            else if (strcmp(dur, "normal") == 0)
+                fsb_json_floor(pinned ? "nullfs_pinned" : "nullfs",
+                               pinned ? "null FUSE: open+write+close, writer "
+                                        "and daemon on one CPU"
+                                      : "null FUSE: open+write+close",
+                               res[k][r]);
+        }
+        fsb_result m[FSB_ROUNDS_MAX];
+        memcpy(m, res[k], sizeof(fsb_result) * (size_t)rounds);
+        qsort(m, (size_t)rounds, sizeof(fsb_result), fsb_cmp_p50);
+        fsb_result med = m[rounds / 2];
+        char note[64] = "";
+        if (k == 0)
+            floor = med.p50;
+        else if (floor > 0)
+            snprintf(note, sizeof(note), "  %.2fx the floor", med.p50 / floor);
+        char label[128];
+        snprintf(label, sizeof(label), "%s%s", what[k], pinned ? " [1 CPU]" : "");
+        fsb_print(label, k == 0 ? NULL : dur, 1, med, note);
+    }
+}
+
+static pid_t fsb_mount_actorfs(const char *actorfs, const char *plugin,
+                               const char *dir, const char *dur,
+                               const char *tag, int cpu, char *mnt,
+                               size_t mntlen)
+{
+    char data[4300], log[4300];
+    snprintf(mnt, mntlen, "%s/mnt-%s", dir, tag);
+    snprintf(data, sizeof(data), "%s/data-%s", dir, tag);
+    snprintf(log, sizeof(log), "%s/actorfs-%s.log", dir, tag);
+    mkdir(mnt, 0700);
+    char *aargv[] = {(char *)actorfs, mnt,          "--data",
+                     data,            "-f",         "--durability",
+                     (char *)dur,     "--load",     (char *)plugin,
+                     NULL};
+    return fsb_mount(aargv, mnt, log, cpu);
+}
+
+static pid_t fsb_mount_null(const char *nullfs, const char *dir,
+                            const char *tag, int cpu, char *mnt, size_t mntlen)
+{
+    char log[4300];
+    snprintf(mnt, mntlen, "%s/null-%s", dir, tag);
+    snprintf(log, sizeof(log), "%s/nullfs-%s.log", dir, tag);
+    mkdir(mnt, 0700);
+    char *nargv[] = {(char *)nullfs, mnt, NULL};
+    return fsb_mount(nargv, mnt, log, cpu);
+}
+
 int main(int argc, char **argv)
 {
     const char *actorfs = FSB_ACTORFS;
     const char *nullfs = FSB_NULLFS;
     const char *plugin = FSB_PLUGIN;
     long messages = 2000;
+    int rounds = 5;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--messages") == 0 && i + 1 < argc)
             messages = atol(argv[++i]);
+        else if (strcmp(argv[i], "--rounds") == 0 && i + 1 < argc)
+            rounds = atoi(argv[++i]);
         else if (strcmp(argv[i], "--json") == 0 && i + 1 < argc) {
             if (!(json = fopen(argv[++i], "a")))
                 fsb_die(argv[i]);
@@ -242,61 +401,75 @@ int main(int argc, char **argv)
         else if (strcmp(argv[i], "--plugin") == 0 && i + 1 < argc)
             plugin = argv[++i];
         else {
-            fprintf(stderr, "usage: fs_bench [--messages N] [--json FILE] "
-                            "[--actorfs BIN] [--nullfs BIN] "
+            fprintf(stderr, "usage: fs_bench [--messages N] [--rounds R] "
+                            "[--json FILE] [--actorfs BIN] [--nullfs BIN] "
                             "[--plugin LIB.so]\n");
             return 100;
         }
     }
-    if (messages < 16)
-        messages = 16;
+    if (rounds < 1 || rounds > FSB_ROUNDS_MAX) {
+        fprintf(stderr, "fs_bench: --rounds is 1 to %d\n", FSB_ROUNDS_MAX);
+        return 100;
+    }
+    if (messages < 16 * rounds)
+        messages = 16 * rounds;
     const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
     char dir[4096];
     snprintf(dir, sizeof(dir), "%s/fs_bench.XXXXXX", tmp);
     if (!mkdtemp(dir))
         fsb_die("mkdtemp");
-    static const int writers[] = {1, 4, 16};
-
-    printf("%-34s %7s %10s %8s %10s %10s %12s\n", "what", "writers",
+    printf("%-46s %7s %10s %8s %10s %10s %12s\n", "what", "writers",
            "durability", "ops", "p50 us", "p99 us", "ops/s");
-    fsb_row("append 64 B + fdatasync", "fdatasync", NULL, 1,
-            fsb_fdatasync(dir, messages / 4));
+    fsb_result fd = fsb_fdatasync(dir, messages / 4);
+    fsb_print("append 64 B + fdatasync", NULL, 1, fd, "");
+    fsb_json_floor("fdatasync", "append 64 B + fdatasync", fd);
 
-    char mnt[4200], path[4300], log[4300], data[4300];
-    snprintf(mnt, sizeof(mnt), "%s/null", dir);
-    snprintf(log, sizeof(log), "%s/nullfs.log", dir);
-    mkdir(mnt, 0700);
-    char *nargv[] = {(char *)nullfs, mnt, NULL};
-    pid_t pid = fsb_mount(nargv, mnt, log);
-    snprintf(path, sizeof(path), "%s/new", mnt);
-    for (size_t w = 0; w < 3; w++)
-        fsb_row("null FUSE: open+write+close", "nullfs", NULL, writers[w],
-                fsb_writers(path, writers[w], messages));
-    fsb_unmount(pid, mnt);
+    char nullmnt[4200], mnt[4200], path[4300];
+    pid_t npid = fsb_mount_null(nullfs, dir, "any", -1, nullmnt,
+                                sizeof(nullmnt));
+    snprintf(path, sizeof(path), "%s/new", nullmnt);
+    static const int many[] = {4, 16};
+    for (size_t w = 0; w < 2; w++)
+        fsb_print("null FUSE: open+write+close", NULL, many[w],
+                  fsb_writers(path, many[w], messages), "");
 
+    long per = messages / rounds;
     static const char *const durs[] = {"full", "normal"};
     for (size_t d = 0; d < 2; d++) {
-        snprintf(mnt, sizeof(mnt), "%s/mnt-%s", dir, durs[d]);
-        snprintf(data, sizeof(data), "%s/data-%s", dir, durs[d]);
-        snprintf(log, sizeof(log), "%s/actorfs-%s.log", dir, durs[d]);
-        mkdir(mnt, 0700);
-        char *aargv[] = {(char *)actorfs, mnt,      "--data",
-                         data,            "-f",     "--durability",
-                         (char *)durs[d], "--load", (char *)plugin,
-                         NULL};
-        pid = fsb_mount(aargv, mnt, log);
+        pid_t pid = fsb_mount_actorfs(actorfs, plugin, dir, durs[d], durs[d],
+                                      -1, mnt, sizeof(mnt));
+        long counted = 0;
+        fsb_turns(nullmnt, mnt, durs[d], rounds, per, &counted, 0);
         snprintf(path, sizeof(path), "%s/counter/queues/add/new", mnt);
-        for (size_t w = 0; w < 3; w++)
-            fsb_row("actorfs: enqueue (echo > new)", "enqueue", durs[d],
-                    writers[w], fsb_writers(path, writers[w], messages));
+        for (size_t w = 0; w < 2; w++) {
+            fsb_result r = fsb_writers(path, many[w], messages);
+            fsb_print("actorfs: enqueue (echo > new)", durs[d], many[w], r, "");
+            fsb_json_enqueue("fs_bench", durs[d], many[w], r);
+            counted += r.ops;
+            fsb_drain(mnt, counted);
+        }
         snprintf(path, sizeof(path), "%s/sink/queues/in/new", mnt);
-        for (size_t w = 0; w < 3; w += 2)
-            fsb_row("actorfs: enqueue, nothing takes", "sink", durs[d],
-                    writers[w], fsb_writers(path, writers[w], messages));
+        fsb_result r = fsb_writers(path, 16, messages);
+        fsb_print("actorfs: enqueue, nothing takes", durs[d], 16, r, "");
+        fsb_json_enqueue("fs_bench_sink", durs[d], 16, r);
         fsb_unmount(pid, mnt);
     }
-    printf("(latency: open to close returning 0, i.e. acknowledged; "
-           "work under %s)\n", dir);
+    fsb_unmount(npid, nullmnt);
+
+    /* Pinned: this thread (the writer) and both daemons on CPU 0. */
+    fsb_pin(0);
+    npid = fsb_mount_null(nullfs, dir, "cpu0", 0, nullmnt, sizeof(nullmnt));
+    pid_t pid = fsb_mount_actorfs(actorfs, plugin, dir, "normal", "cpu0", 0,
+                                  mnt, sizeof(mnt));
+    long counted = 0;
+    fsb_turns(nullmnt, mnt, "normal", rounds, per, &counted, 1);
+    fsb_unmount(pid, mnt);
+    fsb_unmount(npid, nullmnt);
+    fsb_pin(-1);
+
+    printf("(latency: open to close returning 0, i.e. acknowledged; one "
+           "writer: median of %d rounds, the floor taking turns with actorfs; "
+           "work under %s)\n", rounds, dir);
     if (json)
         fclose(json);
     return 0;

@@ -379,7 +379,7 @@ def main():
             ""]
     out.append("| what | durability | figure |")
     out.append("|---|---|---|")
-    for r in merged(rows, "floor", ("name", "source")):
+    for r in merged(rows, "floor", ("name", "label")):
         src = r.get("source", "floors" if "count" in r else "fs_bench")
         rounds = f", median of {r['rounds']} rounds" if r.get("rounds") else ""
         out.append(f"| floor: {r.get('label', r['name'])} ({src}) | - | {r['us']:.1f} µs p50{rounds} |")

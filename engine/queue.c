@@ -82,6 +82,15 @@ static int check(eng *e, const char *type, const char *queue, const char *body,
         return -EINVAL;
     }
     size_t at = (size_t)(end - body);
+    /* The message is kept as a C string: a NUL inside it (cJSON takes one
+     * in a string) would cut it short. */
+    const char *nul = memchr(body + i, '\0', at - i);
+    if (nul) {
+        snprintf(err, errlen, "invalid JSON at byte %zu: a NUL byte",
+                 (size_t)(nul - body));
+        cJSON_Delete(m);
+        return -EINVAL;
+    }
     *from = i;
     *to = at;
     while (at < len && (body[at] == ' ' || body[at] == '\n' ||

@@ -264,11 +264,11 @@ static int conn_open(const char *path, int durability, eng__conn **out,
      * own b-tree page, and every page of a commit is copied, checksummed
      * and written to the WAL whole, so 4 KiB pages cost a third more per
      * commit and twice the bytes. */
-    const char *prag = durability == ENG_DURABILITY_NORMAL
-                           ? "PRAGMA page_size=1024; PRAGMA journal_mode=WAL;"
-                             "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=OFF;"
-                           : "PRAGMA page_size=1024; PRAGMA journal_mode=WAL;"
-                             "PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF;";
+    char prag[160];
+    snprintf(prag, sizeof prag,
+             "PRAGMA page_size=1024; PRAGMA journal_mode=WAL;"
+             "PRAGMA synchronous=%s; PRAGMA foreign_keys=OFF;",
+             durability == ENG_DURABILITY_NORMAL ? "NORMAL" : "FULL");
     char *msg = NULL;
     rc = sqlite3_exec(c->db, prag, NULL, NULL, &msg);
     /* The checkpoint threshold is in pages: keep the WAL near SQLite's

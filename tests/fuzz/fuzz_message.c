@@ -33,13 +33,21 @@ static int fz__type_ok(const cJSON *v, int type)
 /* The whole input as one JSON value, or NULL.  Leading whitespace is
  * what cJSON (and jq) skip, any byte up to ' '; after the value only
  * JSON's whitespace and NUL padding, which the engine accepts on
- * purpose. */
+ * purpose.  A NUL inside the value (which cJSON takes in a string, and
+ * JSON does not) is no message: it would be cut short where stored. */
 static cJSON *fz__parse(const uint8_t *data, size_t size)
 {
     const char *end = NULL;
     cJSON *v = cJSON_ParseWithLengthOpts((const char *)data, size, &end, 0);
     if (v == NULL)
         return NULL;
+    const char *start = (const char *)data;
+    while (start < end && (unsigned char)*start <= ' ' && *start != '\0')
+        start++;
+    if (memchr(start, '\0', (size_t)(end - start))) {
+        cJSON_Delete(v);
+        return NULL;
+    }
     for (const char *p = end; p < (const char *)data + size; p++)
         if (*p != ' ' && *p != '\n' && *p != '\t' && *p != '\r' && *p != '\0') {
             cJSON_Delete(v);

@@ -70,6 +70,8 @@ START_TEST(bad_input_changes_nothing)
     refused("counter", "", "add", bad, strlen(bad), -EINVAL,
             "invalid JSON at byte ");
     refused("counter", "", "add", "{\"n\":1} x", 9, -EINVAL, "trailing");
+    refused("counter", "", "add", "{\"n\":1,\"s\":\"a\0b\"}", 18, -EINVAL,
+            "at byte 13: a NUL byte");
     refused("counter", "", "add", "   ", 3, -EINVAL, "empty");
     refused("counter", "", "add", "[1]", 3, -EINVAL, "JSON object");
     refused("counter", "", "add", "{\"m\":1}", 7, -EINVAL,

@@ -4,7 +4,11 @@
  * append of a small record followed by fdatasync (what one durable commit
  * cannot beat), and a one-row SQLite transaction in WAL mode with
  * synchronous FULL and NORMAL (what the engine's store pays per commit
- * before any grouping).
+ * before any grouping); and what waking a thread costs: two threads
+ * passing a byte back and forth over pipes, both on one CPU, then on two.
+ * Every FUSE request and reply is such a wake-up; where waking a sleeping
+ * CPU is slow (a virtual machine whose guest halts at once), a round trip
+ * that crosses CPUs costs many times one that does not.
  *
  *   floors [--count N] [--dir DIR]
  *
@@ -16,6 +20,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <pthread.h>
+#include <sched.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -101,6 +107,74 @@ static void floors_sqlite(const char *dir, const char *sync, double *us, long n)
     }
 }
 
+typedef struct {
+    int ask[2], answer[2];
+    int cpu;
+} floors_pong;
+
+static void floors_pin(int cpu)
+{
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    if (sched_setaffinity(0, sizeof one, &one) < 0)
+        bench_die(-errno, "sched_setaffinity");
+}
+
+static void *floors_ponger(void *arg)
+{
+    floors_pong *p = arg;
+    floors_pin(p->cpu);
+    char c;
+    while (read(p->ask[0], &c, 1) == 1)
+        if (write(p->answer[1], &c, 1) != 1)
+            break;
+    return NULL;
+}
+
+/* The I-th CPU this process may run on, or -1. */
+static int floors_cpu(const cpu_set_t *set, int i)
+{
+    for (int c = 0; c < CPU_SETSIZE; c++)
+        if (CPU_ISSET(c, set) && i-- == 0)
+            return c;
+    return -1;
+}
+
+/* Round trips between this thread and another, on one CPU (CROSS 0) or
+ * on two; returns -1 when there is no second CPU to run on. */
+static int floors_wake(int cross, double *us, long n)
+{
+    cpu_set_t all;
+    if (sched_getaffinity(0, sizeof all, &all) < 0)
+        bench_die(-errno, "sched_getaffinity");
+    floors_pong p = {.cpu = floors_cpu(&all, cross ? 1 : 0)};
+    if (p.cpu < 0)
+        return -1;
+    if (pipe(p.ask) < 0 || pipe(p.answer) < 0)
+        bench_die(-errno, "pipe");
+    floors_pin(floors_cpu(&all, 0));
+    pthread_t t;
+    int rc = pthread_create(&t, NULL, floors_ponger, &p);
+    if (rc != 0)
+        bench_die(-rc, "pthread_create");
+    char c = 'x';
+    for (long i = 0; i < n; i++) {
+        int64_t s = bench_now_ns();
+        if (write(p.ask[1], &c, 1) != 1 || read(p.answer[0], &c, 1) != 1)
+            bench_die(-errno, "pipe round trip");
+        us[i] = (double)(bench_now_ns() - s) / 1e3;
+    }
+    close(p.ask[1]);
+    pthread_join(t, NULL);
+    close(p.ask[0]);
+    close(p.answer[0]);
+    close(p.answer[1]);
+    if (sched_setaffinity(0, sizeof all, &all) < 0)
+        bench_die(-errno, "sched_setaffinity");
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option lo[] = {
@@ -137,6 +211,13 @@ int main(int argc, char **argv)
     floors_print("sqlite_full", "SQLite WAL one-row commit, synchronous FULL", us, n);
     floors_sqlite(tmp, "NORMAL", us, n);
     floors_print("sqlite_normal", "SQLite WAL one-row commit, synchronous NORMAL", us, n);
+    floors_wake(0, us, n);
+    floors_print("wake_same_cpu",
+                 "thread round trip over pipes, both threads on one CPU", us, n);
+    if (floors_wake(1, us, n) == 0)
+        floors_print("wake_cross_cpu",
+                     "thread round trip over pipes, the threads on two CPUs",
+                     us, n);
     free(us);
     if (dir == NULL && (rc = bench_rmtree(tmp)) < 0)
         bench_die(rc, tmp);

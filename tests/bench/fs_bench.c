@@ -17,8 +17,12 @@
  * 2x or more within a minute: a floor measured apart would compare two
  * machines.  After each counter turn the workflow is let finish its
  * backlog, so it never runs into the next turn.  Then 4 and 16 writers.
- * Last, the same turns with the writer and both daemons pinned to one CPU
- * (normal): with no CPU to wake, what is left is the software's own cost.
+ * First, though, the turns run with the writer and both daemons pinned to
+ * one CPU (normal): with no CPU to wake, what is left is the software's
+ * own cost, and what the sink costs there beyond the floor is actorfs's
+ * own time per enqueue.  The unpinned turns then include a second floor,
+ * nullfs whose flush keeps its CPU busy that long: what the same round
+ * trips cost any daemon that works as long as actorfs before it answers.
  *
  * Prints a table; with --json FILE also appends one JSON line per figure
  * for tests/bench/report.py.
@@ -303,33 +307,53 @@ static int fsb_cmp_p50(const void *a, const void *b)
 
 #define FSB_ROUNDS_MAX 64
 
-/* The one-writer turns: null floor, sink, counter; ROUNDS rounds of PER
- * messages each.  Prints the medians; emits each round's figures. */
-static void fsb_turns(const char *nullmnt, const char *mnt, const char *dur,
-                      int rounds, long per, long *counted, int pinned)
+enum { FSB_NULL, FSB_WORK, FSB_SINK, FSB_COUNTER, FSB_TURNS };
+
+/* The one-writer turns: null floor, the null floor whose flush works
+ * (WORKMNT, when given), sink, counter; ROUNDS rounds of PER messages
+ * each.  Prints the medians, emits each round's figures and returns the
+ * medians' p50 in MED. */
+static void fsb_turns(const char *nullmnt, const char *workmnt, double work_us,
+                      const char *mnt, const char *dur, int rounds, long per,
+                      long *counted, int pinned, double med_p50[FSB_TURNS])
 {
-    fsb_result res[3][FSB_ROUNDS_MAX];
-    char path[3][4300];
-    snprintf(path[0], sizeof(path[0]), "%s/new", nullmnt);
-    snprintf(path[1], sizeof(path[1]), "%s/sink/queues/in/new", mnt);
-    snprintf(path[2], sizeof(path[2]), "%s/counter/queues/add/new", mnt);
+    fsb_result res[FSB_TURNS][FSB_ROUNDS_MAX];
+    char path[FSB_TURNS][4300];
+    snprintf(path[FSB_NULL], sizeof(path[0]), "%s/new", nullmnt);
+    snprintf(path[FSB_WORK], sizeof(path[0]), "%s/new", workmnt ? workmnt : "");
+    snprintf(path[FSB_SINK], sizeof(path[0]), "%s/sink/queues/in/new", mnt);
+    snprintf(path[FSB_COUNTER], sizeof(path[0]), "%s/counter/queues/add/new",
+             mnt);
     for (int r = 0; r < rounds; r++) {
-        for (int k = 0; k < 3; k++)
-            res[k][r] = fsb_writers(path[k], 1, per);
-        *counted += res[2][r].ops;
+        for (int k = 0; k < FSB_TURNS; k++)
+            if (k != FSB_WORK || workmnt)
+                res[k][r] = fsb_writers(path[k], 1, per);
+        *counted += res[FSB_COUNTER][r].ops;
         fsb_drain(mnt, *counted);
     }
-    static const char *const what[3] = {
-        "null FUSE: open+write+close", "actorfs: enqueue, nothing takes",
-        "actorfs: enqueue (echo > new)"};
-    const char *src[3] = {NULL, pinned ? "fs_bench_sink_pinned" : "fs_bench_sink",
-                          pinned ? "fs_bench_pinned" : "fs_bench"};
-    double floor = 0;
-    for (int k = 0; k < 3; k++) {
+    char work_what[96], work_label[160];
+    snprintf(work_what, sizeof(work_what),
+             "null FUSE, flush busy %.1f us", work_us);
+    snprintf(work_label, sizeof(work_label),
+             "null FUSE: open+write+close, its flush busy %.1f µs (actorfs's "
+             "own time per enqueue, measured on one CPU)", work_us);
+    const char *what[FSB_TURNS] = {
+        "null FUSE: open+write+close", work_what,
+        "actorfs: enqueue, nothing takes", "actorfs: enqueue (echo > new)"};
+    const char *src[FSB_TURNS] = {
+        NULL, NULL, pinned ? "fs_bench_sink_pinned" : "fs_bench_sink",
+        pinned ? "fs_bench_pinned" : "fs_bench"};
+    int normal = strcmp(dur, "normal") == 0;
+    for (int k = 0; k < FSB_TURNS; k++) {
+        med_p50[k] = 0;
+        if (k == FSB_WORK && !workmnt)
+            continue;
         for (int r = 0; r < rounds; r++) {
-            if (k > 0)
+            if (k >= FSB_SINK)
                 fsb_json_enqueue(src[k], dur, 1, res[k][r]);
-            else if (strcmp(dur, "normal") == 0)
+            else if (k == FSB_WORK && normal)
+                fsb_json_floor("nullfs_work", work_label, res[k][r]);
+            else if (normal)
                 fsb_json_floor(pinned ? "nullfs_pinned" : "nullfs",
                                pinned ? "null FUSE: open+write+close, writer "
                                         "and daemon on one CPU"
@@ -340,14 +364,14 @@ static void fsb_turns(const char *nullmnt, const char *mnt, const char *dur,
         memcpy(m, res[k], sizeof(fsb_result) * (size_t)rounds);
         qsort(m, (size_t)rounds, sizeof(fsb_result), fsb_cmp_p50);
         fsb_result med = m[rounds / 2];
+        med_p50[k] = med.p50;
         char note[64] = "";
-        if (k == 0)
-            floor = med.p50;
-        else if (floor > 0)
-            snprintf(note, sizeof(note), "  %.2fx the floor", med.p50 / floor);
+        if (k != FSB_NULL && med_p50[FSB_NULL] > 0)
+            snprintf(note, sizeof(note), "  %.2fx the floor",
+                     med.p50 / med_p50[FSB_NULL]);
         char label[128];
         snprintf(label, sizeof(label), "%s%s", what[k], pinned ? " [1 CPU]" : "");
-        fsb_print(label, k == 0 ? NULL : dur, 1, med, note);
+        fsb_print(label, k < FSB_SINK ? NULL : dur, 1, med, note);
     }
 }
 
@@ -368,14 +392,17 @@ static pid_t fsb_mount_actorfs(const char *actorfs, const char *plugin,
     return fsb_mount(aargv, mnt, log, cpu);
 }
 
+/* nullfs at DIR/null-TAG; its flush busy FLUSH_US (0: a plain floor). */
 static pid_t fsb_mount_null(const char *nullfs, const char *dir,
-                            const char *tag, int cpu, char *mnt, size_t mntlen)
+                            const char *tag, int cpu, double flush_us,
+                            char *mnt, size_t mntlen)
 {
-    char log[4300];
+    char log[4300], us[32];
     snprintf(mnt, mntlen, "%s/null-%s", dir, tag);
     snprintf(log, sizeof(log), "%s/nullfs-%s.log", dir, tag);
+    snprintf(us, sizeof(us), "%.1f", flush_us);
     mkdir(mnt, 0700);
-    char *nargv[] = {(char *)nullfs, mnt, NULL};
+    char *nargv[] = {(char *)nullfs, "--flush-us", us, mnt, NULL};
     return fsb_mount(nargv, mnt, log, cpu);
 }
 
@@ -424,22 +451,42 @@ int main(int argc, char **argv)
     fsb_print("append 64 B + fdatasync", NULL, 1, fd, "");
     fsb_json_floor("fdatasync", "append 64 B + fdatasync", fd);
 
-    char nullmnt[4200], mnt[4200], path[4300];
-    pid_t npid = fsb_mount_null(nullfs, dir, "any", -1, nullmnt,
+    char nullmnt[4200], workmnt[4200], mnt[4200], path[4300];
+    long per = messages / rounds;
+    double med[FSB_TURNS];
+
+    /* Pinned first: this thread (the writer) and both daemons on CPU 0.
+     * What the sink costs there beyond the floor is actorfs's own time per
+     * enqueue, given to the working floor below. */
+    fsb_pin(0);
+    pid_t npid = fsb_mount_null(nullfs, dir, "cpu0", 0, 0, nullmnt,
                                 sizeof(nullmnt));
+    pid_t pid = fsb_mount_actorfs(actorfs, plugin, dir, "normal", "cpu0", 0,
+                                  mnt, sizeof(mnt));
+    long counted = 0;
+    fsb_turns(nullmnt, NULL, 0, mnt, "normal", rounds, per, &counted, 1, med);
+    fsb_unmount(pid, mnt);
+    fsb_unmount(npid, nullmnt);
+    fsb_pin(-1);
+    double work_us = med[FSB_SINK] > med[FSB_NULL]
+                         ? med[FSB_SINK] - med[FSB_NULL] : 0;
+
+    npid = fsb_mount_null(nullfs, dir, "any", -1, 0, nullmnt, sizeof(nullmnt));
+    pid_t wpid = fsb_mount_null(nullfs, dir, "work", -1, work_us, workmnt,
+                                sizeof(workmnt));
     snprintf(path, sizeof(path), "%s/new", nullmnt);
     static const int many[] = {4, 16};
     for (size_t w = 0; w < 2; w++)
         fsb_print("null FUSE: open+write+close", NULL, many[w],
                   fsb_writers(path, many[w], messages), "");
 
-    long per = messages / rounds;
     static const char *const durs[] = {"full", "normal"};
     for (size_t d = 0; d < 2; d++) {
-        pid_t pid = fsb_mount_actorfs(actorfs, plugin, dir, durs[d], durs[d],
-                                      -1, mnt, sizeof(mnt));
-        long counted = 0;
-        fsb_turns(nullmnt, mnt, durs[d], rounds, per, &counted, 0);
+        pid = fsb_mount_actorfs(actorfs, plugin, dir, durs[d], durs[d], -1, mnt,
+                                sizeof(mnt));
+        counted = 0;
+        fsb_turns(nullmnt, workmnt, work_us, mnt, durs[d], rounds, per,
+                  &counted, 0, med);
         snprintf(path, sizeof(path), "%s/counter/queues/add/new", mnt);
         for (size_t w = 0; w < 2; w++) {
             fsb_result r = fsb_writers(path, many[w], messages);
@@ -454,18 +501,8 @@ int main(int argc, char **argv)
         fsb_json_enqueue("fs_bench_sink", durs[d], 16, r);
         fsb_unmount(pid, mnt);
     }
+    fsb_unmount(wpid, workmnt);
     fsb_unmount(npid, nullmnt);
-
-    /* Pinned: this thread (the writer) and both daemons on CPU 0. */
-    fsb_pin(0);
-    npid = fsb_mount_null(nullfs, dir, "cpu0", 0, nullmnt, sizeof(nullmnt));
-    pid_t pid = fsb_mount_actorfs(actorfs, plugin, dir, "normal", "cpu0", 0,
-                                  mnt, sizeof(mnt));
-    long counted = 0;
-    fsb_turns(nullmnt, mnt, "normal", rounds, per, &counted, 1);
-    fsb_unmount(pid, mnt);
-    fsb_unmount(npid, nullmnt);
-    fsb_pin(-1);
 
     printf("(latency: open to close returning 0, i.e. acknowledged; one "
            "writer: median of %d rounds, the floor taking turns with actorfs; "

@@ -10,15 +10,22 @@
  * what the kernel and libfuse cost; the rest of an actorfs enqueue is
  * actorfs.
  *
- *   nullfs MOUNTPOINT        (foreground; stop with fusermount3 -u)
+ * With --flush-us N its flush keeps the CPU busy N µs before it answers,
+ * as a daemon that commits in flush does: on a machine where a sleeping
+ * CPU is slow to wake, an answer that comes late costs more than the work
+ * itself, and this floor shows how much for any daemon, not only actorfs.
+ *
+ *   nullfs [--flush-us N] MOUNTPOINT   (foreground; stop with fusermount3 -u)
  */
 #define FUSE_USE_VERSION 312
 
 #include <errno.h>
 #include <fuse_lowlevel.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define NULLFS_NEW 2 /* the inode of `new`; created files get 3 */
@@ -121,6 +128,25 @@ static void nullfs_ok(fuse_req_t req, fuse_ino_t ino,
     fuse_reply_err(req, 0);
 }
 
+static long flush_ns;
+
+static int64_t nullfs_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Busy, not asleep: sleeping would let this CPU halt too. */
+static void nullfs_flush(fuse_req_t req, fuse_ino_t ino,
+                         struct fuse_file_info *fi)
+{
+    int64_t until = nullfs_now_ns() + flush_ns;
+    while (nullfs_now_ns() < until)
+        ;
+    nullfs_ok(req, ino, fi);
+}
+
 static void nullfs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t n)
 {
     (void)ino;
@@ -137,14 +163,23 @@ static const struct fuse_lowlevel_ops nullfs_ops = {
     .open = nullfs_open,
     .create = nullfs_create,
     .write = nullfs_write,
-    .flush = nullfs_ok,
+    .flush = nullfs_flush,
     .release = nullfs_ok,
 };
 
 int main(int argc, char **argv)
 {
-    if (argc != 2) {
-        fprintf(stderr, "usage: nullfs MOUNTPOINT\n");
+    int at = 1;
+    if (argc == 4 && strcmp(argv[1], "--flush-us") == 0) {
+        char *end;
+        double us = strtod(argv[2], &end);
+        if (*end || us < 0 || us > 1e6)
+            argc = 0;
+        flush_ns = (long)(us * 1000);
+        at = 3;
+    }
+    if (argc != at + 1) {
+        fprintf(stderr, "usage: nullfs [--flush-us N] MOUNTPOINT\n");
         return 100;
     }
     char *fargv[] = {argv[0], "-o", "default_permissions,fsname=nullfs", NULL};
@@ -156,7 +191,7 @@ int main(int argc, char **argv)
         return 111;
     int rc = 111;
     if (fuse_set_signal_handlers(se) == 0 &&
-        fuse_session_mount(se, argv[1]) == 0) {
+        fuse_session_mount(se, argv[at]) == 0) {
         struct fuse_loop_config *lc = fuse_loop_cfg_create();
         fuse_loop_cfg_set_max_threads(lc, 64);
         fuse_loop_cfg_set_idle_threads(lc, 16);

@@ -208,6 +208,13 @@ def targets(rows, out):
     if e and f and f.get("us"):
         r = e["us"] / f["us"]
         out.append(f"| {name}, into a queue nothing takes from | {e['us']:.1f} vs {f['us']:.1f} µs | {r:.2f}x | {verdict(r <= TARGET_ENQUEUE_RATIO)} |")
+    # The null floor whose flush is busy as long as actorfs works per
+    # enqueue: what the same round trips cost a daemon doing that work.
+    fw = pick(rows, "floor", name="nullfs_work")
+    e = pick(rows, "enqueue", durability="normal", source="fs_bench_sink", writers=1)
+    if e and fw and fw.get("us"):
+        r = e["us"] / fw["us"]
+        out.append(f"| enqueue alone against a null FUSE whose flush is busy as long as actorfs's own time per enqueue (diagnostic) | {e['us']:.1f} vs {fw['us']:.1f} µs | {r:.2f}x | - |")
     # The same turns with the writer and both daemons on one CPU: no CPU
     # to wake, so the software's own cost (a diagnostic beside the target).
     fp = pick(rows, "floor", name="nullfs_pinned")
@@ -374,8 +381,14 @@ def main():
             "machine the cost of a FUSE round trip drifts by 2x within a minute, so "
             "a floor measured apart would compare two machines. After each counter "
             "turn its workflow finishes its backlog before the next turn. The turns "
-            "are then run again with the writer and both daemons pinned to one CPU: "
-            "with no sleeping CPU to wake, what remains is the software's own cost.",
+            "also run with the writer and both daemons pinned to one CPU (first): "
+            "with no sleeping CPU to wake, what remains is the software's own cost, "
+            "and what the sink costs there beyond the floor is actorfs's own time per "
+            "enqueue. A second null floor, whose flush keeps its CPU busy that long "
+            "before it answers, takes its turn with the others: the difference "
+            "between it and actorfs is where the kernel runs the requests, not "
+            "work. The floors from tests/bench/floors.c include what one wake-up "
+            "costs: two threads passing a byte over pipes on one CPU, and on two.",
             ""]
     out.append("| what | durability | figure |")
     out.append("|---|---|---|")

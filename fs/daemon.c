@@ -17,6 +17,7 @@
 
 #include "examples.h"
 #include "fs.h"
+#include "uring.h"
 #include "vm.h"
 
 #include <dlfcn.h>
@@ -189,6 +190,15 @@ static struct fuse_session *fs__session(fs__run *r, fs_state *st,
     return se;
 }
 
+/* Threads per CPU serving io_uring requests: a request that blocks (an
+ * exec waiting for its command) holds one, and the others serve on. */
+#define FS_URING_THREADS 4
+
+static void fs__ring_log(const char *status)
+{
+    eng_log("requests over io_uring: %s", status);
+}
+
 /* Everything after the session exists; returns the exit code. */
 static int fs__serve(fs__run *r, fs_state *st, const fs_opts *o)
 {
@@ -255,6 +265,10 @@ static int fs__serve(fs__run *r, fs_state *st, const fs_opts *o)
         close(r->report_fd);
         r->report_fd = -1;
     }
+    fs_uring *ring = NULL;
+    if (o->io_uring && (rc = fs_uring_attach(st->se, FS_URING_THREADS, fs__ring_log,
+                                             &ring)) < 0)
+        eng_log("io_uring: %s; requests come over /dev/fuse", strerror(-rc));
     struct fuse_loop_config *lc = fuse_loop_cfg_create();
     if (lc) {
         fuse_loop_cfg_set_max_threads(lc, 64);
@@ -267,6 +281,7 @@ static int fs__serve(fs__run *r, fs_state *st, const fs_opts *o)
     fs_announce_stop(st);
     fs_notify_stop(st);
     fuse_session_unmount(st->se);
+    fs_uring_detach(ring);
     eng_log("unmounted (%s)", caught     ? strsignal(caught)
                               : rc < 0 ? strerror(-rc)
                                        : "fusermount3 -u");

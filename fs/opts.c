@@ -25,6 +25,7 @@ enum {
     O_VMNET,
     O_VMRO,
     O_AGENTSCONF,
+    O_IOURING,
 };
 
 void fs_opts_usage(FILE *f)
@@ -50,6 +51,10 @@ void fs_opts_usage(FILE *f)
         "  --vm-ro NAME=HOSTDIR:VMDIR\n"
         "                           show HOSTDIR read-only at VMDIR in VM NAME\n"
         "                           (NAME * for every VM); repeatable\n"
+        "  --io-uring               take FUSE requests over io_uring where the\n"
+        "                           kernel offers it (Linux 6.14+, fuse module\n"
+        "                           parameter enable_uring=Y): each served on\n"
+        "                           the CPU that made it\n"
         "  -f                       stay in the foreground, log to stderr\n"
         "                           (else: daemon, log in DATA/actorfs.log)\n"
         "  -o OPT[,OPT...]          FUSE mount options (e.g. allow_other)\n"
@@ -190,6 +195,9 @@ static int fs__option(fs_opts *o, int c, const char *arg, char *err,
         return fs__push(&o->net_vms, &o->nnet_vms, arg);
     case O_VMRO:
         return fs__vm_ro(o, arg, err, errlen);
+    case O_IOURING:
+        o->io_uring = 1;
+        return 0;
     case O_AGENTSCONF:
         free(o->agents_conf);
         o->agents_conf = strdup(arg);
@@ -212,6 +220,7 @@ int fs_opts_parse(int argc, char **argv, fs_opts *o, char *err,
         {"vm-net", required_argument, NULL, O_VMNET},
         {"vm-ro", required_argument, NULL, O_VMRO},
         {"agents-conf", required_argument, NULL, O_AGENTSCONF},
+        {"io-uring", no_argument, NULL, O_IOURING},
         {"foreground", no_argument, NULL, 'f'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},

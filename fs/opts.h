@@ -29,6 +29,7 @@ typedef struct {
     size_t nmounts;
     char *agents_conf;
     int foreground;
+    int io_uring; /* FUSE requests over io_uring where offered */
     char *fuse_opts; /* the -o options, comma-joined; NULL if none */
     int help;
 } fs_opts;

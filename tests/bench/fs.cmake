@@ -2,8 +2,10 @@
 # nothing (the floor), and fs_bench, which measures enqueue through the
 # actorfs mount beside it and beside an fdatasync, in one run (the
 # seedloop plugin, from suite.cmake, gives it a queue nothing takes from).
-add_executable(nullfs ${CMAKE_CURRENT_LIST_DIR}/nullfs.c)
-target_link_libraries(nullfs PRIVATE PkgConfig::FUSE3)
+add_executable(nullfs ${CMAKE_CURRENT_LIST_DIR}/nullfs.c
+  ${CMAKE_SOURCE_DIR}/fs/uring.c)
+target_include_directories(nullfs PRIVATE ${CMAKE_SOURCE_DIR}/fs)
+target_link_libraries(nullfs PRIVATE PkgConfig::FUSE3 Threads::Threads)
 
 add_executable(fs_bench ${CMAKE_CURRENT_LIST_DIR}/fs_bench.c)
 target_link_libraries(fs_bench PRIVATE Threads::Threads)

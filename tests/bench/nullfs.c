@@ -15,12 +15,15 @@
  * CPU is slow to wake, an answer that comes late costs more than the work
  * itself, and this floor shows how much for any daemon, not only actorfs.
  *
- *   nullfs [--flush-us N] MOUNTPOINT   (foreground; stop with fusermount3 -u)
+ * With --io-uring it takes its requests over io_uring where the kernel
+ * offers that (fs/uring.c), as actorfs --io-uring does.
+ *
+ *   nullfs [--io-uring] [--flush-us N] MOUNTPOINT
+ *                           (foreground; stop with fusermount3 -u)
  */
-#define FUSE_USE_VERSION 312
+#include "uring.h"
 
 #include <errno.h>
-#include <fuse_lowlevel.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -169,17 +172,22 @@ static const struct fuse_lowlevel_ops nullfs_ops = {
 
 int main(int argc, char **argv)
 {
-    int at = 1;
-    if (argc == 4 && strcmp(argv[1], "--flush-us") == 0) {
+    int at = 1, uring = 0;
+    if (at < argc && strcmp(argv[at], "--io-uring") == 0) {
+        uring = 1;
+        at++;
+    }
+    if (at + 1 < argc && strcmp(argv[at], "--flush-us") == 0) {
         char *end;
-        double us = strtod(argv[2], &end);
+        double us = strtod(argv[at + 1], &end);
         if (*end || us < 0 || us > 1e6)
             argc = 0;
         flush_ns = (long)(us * 1000);
-        at = 3;
+        at += 2;
     }
     if (argc != at + 1) {
-        fprintf(stderr, "usage: nullfs [--flush-us N] MOUNTPOINT\n");
+        fprintf(stderr, "usage: nullfs [--io-uring] [--flush-us N] "
+                        "MOUNTPOINT\n");
         return 100;
     }
     char *fargv[] = {argv[0], "-o", "default_permissions,fsname=nullfs", NULL};
@@ -190,14 +198,19 @@ int main(int argc, char **argv)
     if (!se)
         return 111;
     int rc = 111;
+    fs_uring *u = NULL;
     if (fuse_set_signal_handlers(se) == 0 &&
-        fuse_session_mount(se, argv[at]) == 0) {
+        fuse_session_mount(se, argv[at]) == 0 &&
+        (!uring || fs_uring_attach(se, 2, NULL, &u) == 0)) {
         struct fuse_loop_config *lc = fuse_loop_cfg_create();
         fuse_loop_cfg_set_max_threads(lc, 64);
         fuse_loop_cfg_set_idle_threads(lc, 16);
         rc = fuse_session_loop_mt(se, lc) < 0 ? 111 : 0;
         fuse_loop_cfg_destroy(lc);
         fuse_session_unmount(se);
+        if (u)
+            fprintf(stderr, "nullfs: io_uring %s\n", fs_uring_status(u));
+        fs_uring_detach(u);
         fuse_remove_signal_handlers(se);
     }
     fuse_session_destroy(se);

@@ -1,0 +1,584 @@
+/*
+ * uring.c - FUSE requests over io_uring, where the kernel offers them.
+ *
+ * On /dev/fuse a request wakes whichever daemon thread has waited
+ * longest, on a CPU the scheduler picks, and its reply wakes the caller
+ * back.  Where waking a sleeping CPU is slow (a virtual machine whose
+ * guest halts at once: tests/bench/floors.c measures a round trip between
+ * two threads at ~2 µs on one CPU and 40-70 µs across two here), a request
+ * that crosses CPUs costs more than the work it asks for.  FUSE over
+ * io_uring (Linux 6.14, fuse module parameter enable_uring) queues each
+ * request on the ring of the CPU that made it; served by threads bound to
+ * that CPU, request and reply stay on one CPU.
+ *
+ * libfuse 3.14 does not speak it, so this takes over the session's reads
+ * and writes (fuse_session_custom_io): the read of INIT says whether the
+ * kernel offers io_uring, the write of INIT's reply accepts it, and then
+ * each CPU gets threads bound to it, each with a ring holding one entry.
+ * A request that arrives in an entry is laid out as /dev/fuse would have
+ * delivered it (in header, the operation's own header, the payload) and
+ * handed to fuse_session_process_buf; its reply comes back through the
+ * same write hook, goes into the entry and is committed, which also asks
+ * for the next request.  Only the entry's own thread submits to its ring
+ * (the kernel delivers the next request to the task that asked for it),
+ * so a reply made on another thread is handed to it.
+ *
+ * The ABI (struct layouts, command numbers, the INIT flag) is the
+ * kernel's (include/uapi/linux/fuse.h, protocol 7.42); Debian 12's
+ * headers predate it, so it is spelled out here.
+ */
+#include "uring.h"
+
+#include <errno.h>
+#include <linux/fuse.h>
+#include <linux/io_uring.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/sysinfo.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+/* FUSE_OVER_IO_URING is bit 41 of the INIT flags: bit 9 of flags2. */
+#define FS__OVER_IO_URING2 (1u << (41 - 32))
+#define FS__CMD_REGISTER 1
+#define FS__CMD_COMMIT 2
+#define FS__OP_IN_MAX 128
+#define FS__SQE_SIZE 128 /* IORING_SETUP_SQE128: the command needs 24 bytes */
+#define FS__UD_ENTRY 1
+#define FS__UD_STOP 2
+
+struct fs__ent_in_out {
+    uint64_t flags;
+    uint64_t commit_id;
+    uint32_t payload_sz;
+    uint32_t padding;
+    uint64_t reserved;
+};
+
+struct fs__req_header {
+    char in_out[128]; /* fuse_in_header in, fuse_out_header out */
+    char op_in[FS__OP_IN_MAX];
+    struct fs__ent_in_out ent;
+};
+
+struct fs__cmd_req {
+    uint64_t flags;
+    uint64_t commit_id;
+    uint16_t qid;
+    uint8_t padding[6];
+};
+
+typedef struct {
+    int fd;
+    void *sq_map, *cq_map, *sqe_map;
+    size_t sq_len, cq_len, sqe_len;
+    _Atomic unsigned *sq_tail, *cq_head, *cq_tail;
+    unsigned *sq_mask, *sq_array, *cq_mask;
+    struct io_uring_cqe *cqes;
+    unsigned to_submit;
+} fs__ring;
+
+/* One thread, its ring and the one entry it serves. */
+typedef struct {
+    fs_uring *u;
+    int qid;
+    pthread_t thread;
+    int started;
+    fs__ring ring;
+    struct fs__req_header *hdr;
+    char *payload;
+    char *flat; /* the request as /dev/fuse lays it out */
+    struct iovec iov[2];
+    /* the request being served; replied when its reply is in the entry */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    uint64_t unique;
+    int busy, replied;
+    unsigned last_op; /* resubmitted if the kernel says "again" */
+    uint64_t last_commit;
+} fs__ent;
+
+struct fs_uring {
+    struct fuse_session *se;
+    int fd;
+    int threads;
+    size_t payload_max;
+    int stop_fd;
+    _Atomic int stopping, kicked;
+    pthread_mutex_t mu;
+    uint64_t init_unique;
+    int offered;
+    _Atomic int started;
+    char status[160];
+    void (*log)(const char *status);
+    fs__ent *ents;
+    size_t nents;
+};
+
+/* The custom io callbacks get the session's user data, which is the
+ * filesystem's, so the one transport of the process is found here. */
+static fs_uring *fs__uring;
+/* The entry the calling thread is serving, if it is a ring thread. */
+static __thread fs__ent *fs__cur;
+
+static void fs__ring_free(fs__ring *r)
+{
+    if (r->sqe_map)
+        munmap(r->sqe_map, r->sqe_len);
+    if (r->cq_map && r->cq_map != r->sq_map)
+        munmap(r->cq_map, r->cq_len);
+    if (r->sq_map)
+        munmap(r->sq_map, r->sq_len);
+    if (r->fd >= 0)
+        close(r->fd);
+    r->fd = -1;
+}
+
+static int fs__ring_init(fs__ring *r, unsigned entries)
+{
+    struct io_uring_params p;
+    memset(&p, 0, sizeof(p));
+    p.flags = IORING_SETUP_SQE128;
+    memset(r, 0, sizeof(*r));
+    r->fd = (int)syscall(__NR_io_uring_setup, entries, &p);
+    if (r->fd < 0)
+        return -errno;
+    r->sq_len = p.sq_off.array + p.sq_entries * sizeof(unsigned);
+    r->cq_len = p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe);
+    if (p.features & IORING_FEAT_SINGLE_MMAP) {
+        if (r->cq_len > r->sq_len)
+            r->sq_len = r->cq_len;
+        r->cq_len = r->sq_len;
+    }
+    r->sq_map = mmap(NULL, r->sq_len, PROT_READ | PROT_WRITE,
+                     MAP_SHARED | MAP_POPULATE, r->fd, IORING_OFF_SQ_RING);
+    if (r->sq_map == MAP_FAILED) {
+        r->sq_map = NULL;
+        goto fail;
+    }
+    if (p.features & IORING_FEAT_SINGLE_MMAP)
+        r->cq_map = r->sq_map;
+    else {
+        r->cq_map = mmap(NULL, r->cq_len, PROT_READ | PROT_WRITE,
+                         MAP_SHARED | MAP_POPULATE, r->fd, IORING_OFF_CQ_RING);
+        if (r->cq_map == MAP_FAILED) {
+            r->cq_map = NULL;
+            goto fail;
+        }
+    }
+    r->sqe_len = p.sq_entries * FS__SQE_SIZE;
+    r->sqe_map = mmap(NULL, r->sqe_len, PROT_READ | PROT_WRITE,
+                      MAP_SHARED | MAP_POPULATE, r->fd, IORING_OFF_SQES);
+    if (r->sqe_map == MAP_FAILED) {
+        r->sqe_map = NULL;
+        goto fail;
+    }
+    char *sq = r->sq_map, *cq = r->cq_map;
+    r->sq_tail = (_Atomic unsigned *)(sq + p.sq_off.tail);
+    r->sq_mask = (unsigned *)(sq + p.sq_off.ring_mask);
+    r->sq_array = (unsigned *)(sq + p.sq_off.array);
+    r->cq_head = (_Atomic unsigned *)(cq + p.cq_off.head);
+    r->cq_tail = (_Atomic unsigned *)(cq + p.cq_off.tail);
+    r->cq_mask = (unsigned *)(cq + p.cq_off.ring_mask);
+    r->cqes = (struct io_uring_cqe *)(cq + p.cq_off.cqes);
+    return 0;
+fail:;
+    int rc = -errno;
+    fs__ring_free(r);
+    return rc;
+}
+
+/* The next free SQE, zeroed; the ring has room (one entry, one poll). */
+static struct io_uring_sqe *fs__sqe(fs__ring *r)
+{
+    unsigned tail = atomic_load_explicit(r->sq_tail, memory_order_relaxed) +
+                    r->to_submit;
+    unsigned idx = tail & *r->sq_mask;
+    struct io_uring_sqe *sqe =
+        (struct io_uring_sqe *)((char *)r->sqe_map + idx * FS__SQE_SIZE);
+    memset(sqe, 0, FS__SQE_SIZE);
+    r->sq_array[idx] = idx;
+    r->to_submit++;
+    return sqe;
+}
+
+/* Submits what fs__sqe made and, with WAIT, waits for a completion. */
+static int fs__enter(fs__ring *r, int wait)
+{
+    unsigned n = r->to_submit;
+    atomic_store_explicit(
+        r->sq_tail, atomic_load_explicit(r->sq_tail, memory_order_relaxed) + n,
+        memory_order_release);
+    r->to_submit = 0;
+    for (;;) {
+        long rc = syscall(__NR_io_uring_enter, r->fd, n, wait ? 1 : 0,
+                          wait ? IORING_ENTER_GETEVENTS : 0, NULL, 0);
+        if (rc >= 0)
+            return 0;
+        if (errno != EINTR)
+            return -errno;
+    }
+}
+
+static void fs__cmd(fs__ent *t, unsigned op, uint64_t commit_id)
+{
+    t->last_op = op;
+    t->last_commit = commit_id;
+    struct io_uring_sqe *sqe = fs__sqe(&t->ring);
+    sqe->opcode = IORING_OP_URING_CMD;
+    sqe->fd = t->u->fd;
+    sqe->cmd_op = op;
+    sqe->user_data = FS__UD_ENTRY;
+    if (op == FS__CMD_REGISTER) {
+        sqe->addr = (uint64_t)(uintptr_t)t->iov;
+        sqe->len = 2;
+    }
+    struct fs__cmd_req *c = (struct fs__cmd_req *)sqe->cmd;
+    c->qid = (uint16_t)t->qid;
+    c->commit_id = commit_id;
+}
+
+/* Stops every ring thread; WHY, when given, is an error that ends the
+ * session too: a queue left without its threads would hang its CPU's
+ * requests, so failing loudly is the safe way out. */
+static void fs__stop_all(fs_uring *u, const char *why, int err)
+{
+    atomic_store(&u->stopping, 1);
+    if (why) {
+        fprintf(stderr, "actorfs: io_uring: %s: %s; unmounting\n", why,
+                strerror(err));
+        fuse_session_exit(u->se);
+    }
+    if (u->stop_fd < 0 || atomic_exchange(&u->kicked, 1))
+        return;
+    uint64_t one = 1;
+    if (write(u->stop_fd, &one, sizeof(one)) < 0)
+        fprintf(stderr, "actorfs: io_uring: stop: %s\n", strerror(errno));
+}
+
+/* Puts the reply in IOV into T's entry; one that does not fit becomes
+ * EIO, as the request must be answered either way. */
+static ssize_t fs__put_reply(fs__ent *t, const struct iovec *iov, int count)
+{
+    struct fuse_out_header oh;
+    memcpy(&oh, iov[0].iov_base, sizeof(oh));
+    size_t total = 0;
+    for (int i = 1; i < count; i++) {
+        if (total + iov[i].iov_len > t->u->payload_max) {
+            oh.error = -EIO;
+            total = 0;
+            break;
+        }
+        memcpy(t->payload + total, iov[i].iov_base, iov[i].iov_len);
+        total += iov[i].iov_len;
+    }
+    oh.len = (uint32_t)(sizeof(oh) + total);
+    memcpy(t->hdr->in_out, &oh, sizeof(oh));
+    t->hdr->ent.payload_sz = (uint32_t)total;
+    return (ssize_t)oh.len;
+}
+
+/* A ring thread's reply to its own request: committed at once.  Any
+ * other thread's: put in the entry and handed to its thread. */
+static ssize_t fs__reply(fs_uring *u, uint64_t unique, struct iovec *iov,
+                         int count)
+{
+    fs__ent *t = fs__cur && fs__cur->unique == unique ? fs__cur : NULL;
+    for (size_t i = 0; !t && i < u->nents; i++) {
+        fs__ent *c = &u->ents[i];
+        pthread_mutex_lock(&c->mu);
+        if (c->busy && !c->replied && c->unique == unique)
+            t = c;
+        pthread_mutex_unlock(&c->mu);
+    }
+    if (!t)
+        return 0;
+    pthread_mutex_lock(&t->mu);
+    ssize_t n = fs__put_reply(t, iov, count);
+    t->replied = 1;
+    pthread_cond_signal(&t->cv);
+    pthread_mutex_unlock(&t->mu);
+    return n;
+}
+
+/* Serves the request in T's entry. */
+static void fs__serve(fs__ent *t)
+{
+    const struct fuse_in_header *in = (const void *)t->hdr->in_out;
+    uint32_t payload = t->hdr->ent.payload_sz;
+    size_t fixed = sizeof(*in) + payload;
+    if (in->len < fixed || in->len - fixed > FS__OP_IN_MAX ||
+        payload > t->u->payload_max) {
+        fs__stop_all(t->u, "a request that does not add up", EPROTO);
+        return;
+    }
+    size_t op = in->len - fixed;
+    memcpy(t->flat, in, sizeof(*in));
+    memcpy(t->flat + sizeof(*in), t->hdr->op_in, op);
+    memcpy(t->flat + sizeof(*in) + op, t->payload, payload);
+    pthread_mutex_lock(&t->mu);
+    t->unique = t->hdr->ent.commit_id;
+    t->busy = 1;
+    t->replied = 0;
+    pthread_mutex_unlock(&t->mu);
+    struct fuse_buf buf = {.mem = t->flat, .size = in->len};
+    fs__cur = t;
+    fuse_session_process_buf(t->u->se, &buf);
+    fs__cur = NULL;
+    pthread_mutex_lock(&t->mu);
+    while (!t->replied && !atomic_load(&t->u->stopping))
+        pthread_cond_wait(&t->cv, &t->mu);
+    t->busy = 0;
+    int replied = t->replied;
+    pthread_mutex_unlock(&t->mu);
+    /* Submitted with the wait for the next request (fs__ring_main). */
+    if (replied)
+        fs__cmd(t, FS__CMD_COMMIT, t->unique);
+}
+
+static void *fs__ring_main(void *arg)
+{
+    fs__ent *t = arg;
+    fs_uring *u = t->u;
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(t->qid, &one);
+    /* A CPU this process may not use still gets its queue served, from
+     * elsewhere. */
+    (void)sched_setaffinity(0, sizeof(one), &one);
+    fs__cmd(t, FS__CMD_REGISTER, 0);
+    struct io_uring_sqe *sqe = fs__sqe(&t->ring);
+    sqe->opcode = IORING_OP_POLL_ADD;
+    sqe->fd = u->stop_fd;
+    sqe->poll32_events = POLLIN;
+    sqe->user_data = FS__UD_STOP;
+    struct sched_param sp = {0};
+    int idle_ok = sched_setscheduler(0, SCHED_IDLE, &sp) == 0 &&
+                  sched_setscheduler(0, SCHED_OTHER, &sp) == 0;
+    while (!atomic_load(&u->stopping)) {
+        if (idle_ok)
+            sched_setscheduler(0, SCHED_IDLE, &sp);
+        int rc = fs__enter(&t->ring, 1);
+        if (idle_ok)
+            sched_setscheduler(0, SCHED_OTHER, &sp);
+        if (rc < 0) {
+            fs__stop_all(u, "wait", -rc);
+            break;
+        }
+        unsigned head = atomic_load_explicit(t->ring.cq_head,
+                                             memory_order_relaxed);
+        unsigned tail = atomic_load_explicit(t->ring.cq_tail,
+                                             memory_order_acquire);
+        for (; head != tail; head++) {
+            struct io_uring_cqe c = t->ring.cqes[head & *t->ring.cq_mask];
+            atomic_store_explicit(t->ring.cq_head, head + 1,
+                                  memory_order_release);
+            if (c.user_data == FS__UD_STOP)
+                atomic_store(&u->stopping, 1);
+            else if (c.res == -EINTR || c.res == -EAGAIN)
+                fs__cmd(t, t->last_op, t->last_commit);
+            else if (c.res == -ENOTCONN || c.res == -ECANCELED)
+                atomic_store(&u->stopping, 1); /* unmounted */
+            else if (c.res < 0)
+                fs__stop_all(u, "a request", -c.res);
+            else
+                fs__serve(t);
+            if (atomic_load(&u->stopping))
+                break;
+        }
+    }
+    /* Wakes the others, whatever stopped this one. */
+    fs__stop_all(u, NULL, 0);
+    return NULL;
+}
+
+static int fs__ent_init(fs_uring *u, fs__ent *t)
+{
+    /* Page-aligned: the kernel pins the header's page. */
+    long page = sysconf(_SC_PAGESIZE);
+    if (posix_memalign((void **)&t->hdr, (size_t)page, sizeof(*t->hdr)) != 0)
+        return -ENOMEM;
+    memset(t->hdr, 0, sizeof(*t->hdr));
+    t->payload = malloc(u->payload_max);
+    t->flat = malloc(sizeof(struct fuse_in_header) + FS__OP_IN_MAX +
+                     u->payload_max);
+    if (!t->payload || !t->flat)
+        return -ENOMEM;
+    t->iov[0] = (struct iovec){t->hdr, sizeof(*t->hdr)};
+    t->iov[1] = (struct iovec){t->payload, u->payload_max};
+    return fs__ring_init(&t->ring, 4);
+}
+
+/* After the kernel took INIT's reply: a ring per thread, threads per CPU
+ * (every CPU the kernel may queue on, which is every configured one). */
+static void fs__start(fs_uring *u)
+{
+    int ncpu = get_nprocs_conf();
+    u->stop_fd = eventfd(0, EFD_CLOEXEC);
+    u->ents = calloc((size_t)(ncpu * u->threads), sizeof(*u->ents));
+    if (u->stop_fd < 0 || !u->ents) {
+        snprintf(u->status, sizeof(u->status), "off: %s", strerror(errno));
+        return;
+    }
+    u->nents = (size_t)(ncpu * u->threads);
+    for (size_t i = 0; i < u->nents; i++) {
+        fs__ent *t = &u->ents[i];
+        t->u = u;
+        t->qid = (int)i / u->threads;
+        t->ring.fd = -1;
+        pthread_mutex_init(&t->mu, NULL);
+        pthread_cond_init(&t->cv, NULL);
+    }
+    for (size_t i = 0; i < u->nents; i++) {
+        int rc = fs__ent_init(u, &u->ents[i]);
+        if (rc < 0) {
+            /* Nothing is registered yet: /dev/fuse serves on. */
+            snprintf(u->status, sizeof(u->status), "off: ring %zu of %zu: %s",
+                     i + 1, u->nents, strerror(-rc));
+            return;
+        }
+    }
+    for (size_t i = 0; i < u->nents; i++) {
+        fs__ent *t = &u->ents[i];
+        int rc = pthread_create(&t->thread, NULL, fs__ring_main, t);
+        if (rc != 0) {
+            snprintf(u->status, sizeof(u->status), "failed: thread %zu of %zu",
+                     i + 1, u->nents);
+            fs__stop_all(u, "starting a ring thread", rc);
+            return;
+        }
+        t->started = 1;
+    }
+    u->started = 1;
+    snprintf(u->status, sizeof(u->status),
+             "on: %d CPUs, %d threads each", ncpu, u->threads);
+}
+
+static ssize_t fs__read(int fd, void *buf, size_t len, void *ud)
+{
+    (void)ud;
+    fs_uring *u = fs__uring;
+    ssize_t n = read(fd, buf, len);
+    const struct fuse_in_header *in = buf;
+    if (n >= (ssize_t)(sizeof(*in) + sizeof(struct fuse_init_in)) &&
+        in->opcode == FUSE_INIT) {
+        const struct fuse_init_in *ii = (const void *)(in + 1);
+        pthread_mutex_lock(&u->mu);
+        u->init_unique = in->unique;
+        u->offered = (ii->flags & FUSE_INIT_EXT) &&
+                     (ii->flags2 & FS__OVER_IO_URING2);
+        pthread_mutex_unlock(&u->mu);
+    }
+    return n;
+}
+
+static ssize_t fs__writev(int fd, struct iovec *iov, int count, void *ud)
+{
+    (void)ud;
+    fs_uring *u = fs__uring;
+    struct fuse_out_header oh;
+    if (count < 1 || iov[0].iov_len < sizeof(oh))
+        return writev(fd, iov, count);
+    memcpy(&oh, iov[0].iov_base, sizeof(oh));
+    if (oh.unique != 0 && u->started) {
+        ssize_t n = fs__reply(u, oh.unique, iov, count);
+        if (n != 0)
+            return n;
+    }
+    pthread_mutex_lock(&u->mu);
+    int init = oh.unique != 0 && oh.unique == u->init_unique && !u->started;
+    if (init && !u->offered)
+        snprintf(u->status, sizeof(u->status),
+                 "off: the kernel does not offer it (it needs Linux 6.14 "
+                 "and /sys/module/fuse/parameters/enable_uring set to Y)");
+    if (init && u->offered && oh.error == 0 && count >= 2 &&
+        iov[1].iov_len >= sizeof(struct fuse_init_out)) {
+        struct fuse_init_out *io = iov[1].iov_base;
+        io->flags |= FUSE_INIT_EXT;
+        io->flags2 |= FS__OVER_IO_URING2;
+        size_t pages = (io->flags & FUSE_MAX_PAGES) ? io->max_pages : 32;
+        size_t max = (size_t)io->max_write;
+        if (max < pages * (size_t)sysconf(_SC_PAGESIZE))
+            max = pages * (size_t)sysconf(_SC_PAGESIZE);
+        u->payload_max = max < 8192 ? 8192 : max;
+    } else
+        init = 0;
+    pthread_mutex_unlock(&u->mu);
+    int settled = oh.unique != 0 && oh.unique == u->init_unique;
+    ssize_t n = writev(fd, iov, count);
+    if (init && n >= 0)
+        fs__start(u);
+    if (settled && u->log)
+        u->log(u->status);
+    return n;
+}
+
+int fs_uring_attach(struct fuse_session *se, int threads,
+                    void (*log)(const char *status), fs_uring **out)
+{
+    if (fs__uring)
+        return -EBUSY;
+    fs_uring *u = calloc(1, sizeof(*u));
+    if (!u)
+        return -ENOMEM;
+    u->se = se;
+    u->fd = fuse_session_fd(se);
+    u->threads = threads > 0 ? threads : 1;
+    u->log = log;
+    u->stop_fd = -1;
+    pthread_mutex_init(&u->mu, NULL);
+    snprintf(u->status, sizeof(u->status), "off: no INIT seen");
+    static const struct fuse_custom_io io = {.read = fs__read,
+                                             .writev = fs__writev};
+    fs__uring = u;
+    if (fuse_session_custom_io(se, &io, u->fd) != 0) {
+        fs__uring = NULL;
+        free(u);
+        return -EINVAL;
+    }
+    *out = u;
+    return 0;
+}
+
+void fs_uring_detach(fs_uring *u)
+{
+    if (!u)
+        return;
+    if (u->stop_fd >= 0)
+        fs__stop_all(u, NULL, 0);
+    for (size_t i = 0; i < u->nents; i++) {
+        fs__ent *t = &u->ents[i];
+        if (t->started) {
+            pthread_mutex_lock(&t->mu);
+            pthread_cond_signal(&t->cv);
+            pthread_mutex_unlock(&t->mu);
+            pthread_join(t->thread, NULL);
+        }
+        fs__ring_free(&t->ring);
+        free(t->hdr);
+        free(t->payload);
+        free(t->flat);
+        pthread_mutex_destroy(&t->mu);
+        pthread_cond_destroy(&t->cv);
+    }
+    free(u->ents);
+    if (u->stop_fd >= 0)
+        close(u->stop_fd);
+    pthread_mutex_destroy(&u->mu);
+    fs__uring = NULL;
+    free(u);
+}
+
+const char *fs_uring_status(const fs_uring *u)
+{
+    return u ? u->status : "off";
+}

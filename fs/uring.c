@@ -30,6 +30,7 @@
 #include "uring.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/fuse.h>
 #include <linux/io_uring.h>
 #include <poll.h>
@@ -45,6 +46,7 @@
 #include <sys/syscall.h>
 #include <sys/sysinfo.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 /* FUSE_OVER_IO_URING is bit 41 of the INIT flags: bit 9 of flags2. */
@@ -345,6 +347,90 @@ static void fs__serve(fs__ent *t)
         fs__cmd(t, FS__CMD_COMMIT, t->unique);
 }
 
+/*
+ * Waiting as SCHED_IDLE.  A reply wakes its caller while this thread is
+ * still running on the caller's CPU, so the scheduler moves the caller to
+ * the idle CPU, whose wake-up costs what io_uring saved.  A CPU whose only
+ * runnable thread is SCHED_IDLE counts as idle: the caller stays and this
+ * thread steps aside.  But a SCHED_IDLE thread never preempts anyone, so
+ * on a CPU kept busy by other work a request could wait milliseconds for
+ * it; so each thread watches its own wait for a CPU (schedstat: time
+ * runnable but not running, per time slice) and, when it grows past
+ * FS__HINT_DELAY_NS, waits as an ordinary thread for a while, twice as
+ * long each time the CPU is still busy when it tries again.
+ */
+#define FS__HINT_SAMPLE_NS 2000000LL
+#define FS__HINT_DELAY_NS 200000ULL
+#define FS__HINT_BACKOFF_NS 1000000000LL
+#define FS__HINT_BACKOFF_MAX_NS 64000000000LL
+
+typedef struct {
+    int fd; /* /proc/thread-self/schedstat, or -1: never as SCHED_IDLE */
+    int64_t next_sample, off_until, backoff;
+    unsigned long long delay, slices;
+} fs__hint;
+
+static int64_t fs__now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int fs__hint_read(fs__hint *h, unsigned long long *delay,
+                         unsigned long long *slices)
+{
+    char buf[128];
+    ssize_t n = pread(h->fd, buf, sizeof(buf) - 1, 0);
+    if (n <= 0)
+        return -1;
+    buf[n] = '\0';
+    unsigned long long ran;
+    return sscanf(buf, "%llu %llu %llu", &ran, delay, slices) == 3 ? 0 : -1;
+}
+
+static void fs__hint_init(fs__hint *h)
+{
+    struct sched_param sp = {0};
+    h->fd = -1;
+    h->backoff = FS__HINT_BACKOFF_NS;
+    /* Back from SCHED_IDLE needs privilege or RLIMIT_NICE: without it the
+     * thread would stay SCHED_IDLE for good, so it never leaves. */
+    if (sched_setscheduler(0, SCHED_IDLE, &sp) != 0)
+        return;
+    if (sched_setscheduler(0, SCHED_OTHER, &sp) != 0)
+        return;
+    h->fd = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
+    if (h->fd >= 0 && fs__hint_read(h, &h->delay, &h->slices) < 0) {
+        close(h->fd);
+        h->fd = -1;
+    }
+}
+
+/* Whether to wait as SCHED_IDLE now; samples the CPU's business. */
+static int fs__hint_on(fs__hint *h)
+{
+    if (h->fd < 0)
+        return 0;
+    int64_t now = fs__now_ns();
+    if (now >= h->next_sample) {
+        unsigned long long d, sl;
+        if (fs__hint_read(h, &d, &sl) == 0) {
+            if (sl > h->slices && (d - h->delay) / (sl - h->slices) >
+                                      FS__HINT_DELAY_NS) {
+                h->off_until = now + h->backoff;
+                if (h->backoff < FS__HINT_BACKOFF_MAX_NS)
+                    h->backoff *= 2;
+            } else if (now >= h->off_until)
+                h->backoff = FS__HINT_BACKOFF_NS;
+            h->delay = d;
+            h->slices = sl;
+        }
+        h->next_sample = now + FS__HINT_SAMPLE_NS;
+    }
+    return now >= h->off_until;
+}
+
 static void *fs__ring_main(void *arg)
 {
     fs__ent *t = arg;
@@ -355,20 +441,20 @@ static void *fs__ring_main(void *arg)
     /* A CPU this process may not use still gets its queue served, from
      * elsewhere. */
     (void)sched_setaffinity(0, sizeof(one), &one);
+    fs__hint hint;
+    fs__hint_init(&hint);
+    struct sched_param sp = {0};
     fs__cmd(t, FS__CMD_REGISTER, 0);
     struct io_uring_sqe *sqe = fs__sqe(&t->ring);
     sqe->opcode = IORING_OP_POLL_ADD;
     sqe->fd = u->stop_fd;
     sqe->poll32_events = POLLIN;
     sqe->user_data = FS__UD_STOP;
-    struct sched_param sp = {0};
-    int idle_ok = sched_setscheduler(0, SCHED_IDLE, &sp) == 0 &&
-                  sched_setscheduler(0, SCHED_OTHER, &sp) == 0;
     while (!atomic_load(&u->stopping)) {
-        if (idle_ok)
-            sched_setscheduler(0, SCHED_IDLE, &sp);
+        int idle = fs__hint_on(&hint) &&
+                   sched_setscheduler(0, SCHED_IDLE, &sp) == 0;
         int rc = fs__enter(&t->ring, 1);
-        if (idle_ok)
+        if (idle)
             sched_setscheduler(0, SCHED_OTHER, &sp);
         if (rc < 0) {
             fs__stop_all(u, "wait", -rc);
@@ -396,6 +482,8 @@ static void *fs__ring_main(void *arg)
                 break;
         }
     }
+    if (hint.fd >= 0)
+        close(hint.fd);
     /* Wakes the others, whatever stopped this one. */
     fs__stop_all(u, NULL, 0);
     return NULL;

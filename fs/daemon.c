@@ -281,6 +281,8 @@ static int fs__serve(fs__run *r, fs_state *st, const fs_opts *o)
     fs_announce_stop(st);
     fs_notify_stop(st);
     fuse_session_unmount(st->se);
+    if (ring)
+        eng_log("requests over io_uring: %lu served", fs_uring_served(ring));
     fs_uring_detach(ring);
     eng_log("unmounted (%s)", caught     ? strsignal(caught)
                               : rc < 0 ? strerror(-rc)

@@ -122,6 +122,7 @@ struct fs_uring {
     _Atomic int started;
     char status[160];
     void (*log)(const char *status);
+    _Atomic unsigned long served;
     fs__ent *ents;
     size_t nents;
 };
@@ -333,6 +334,7 @@ static void fs__serve(fs__ent *t)
     t->replied = 0;
     pthread_mutex_unlock(&t->mu);
     struct fuse_buf buf = {.mem = t->flat, .size = in->len};
+    atomic_fetch_add_explicit(&t->u->served, 1, memory_order_relaxed);
     fs__cur = t;
     fuse_session_process_buf(t->u->se, &buf);
     fs__cur = NULL;
@@ -669,4 +671,9 @@ void fs_uring_detach(fs_uring *u)
 const char *fs_uring_status(const fs_uring *u)
 {
     return u ? u->status : "off";
+}
+
+unsigned long fs_uring_served(const fs_uring *u)
+{
+    return u ? atomic_load(&u->served) : 0;
 }

@@ -30,4 +30,7 @@ void fs_uring_detach(fs_uring *u);
 /* Whether requests come over io_uring, and if not, why: for the log. */
 const char *fs_uring_status(const fs_uring *u);
 
+/* Requests served over io_uring so far. */
+unsigned long fs_uring_served(const fs_uring *u);
+
 #endif

@@ -15,6 +15,7 @@
 #
 # Functions:
 #   af_start [ARGS...]      mount (foreground daemon, -f) with extra ARGS
+#                           (and --io-uring when ACTORFS_TEST_IO_URING=1)
 #   af_stop                 fusermount3 -u, wait for the daemon; sets AF_RC
 #   af_stop_ok              af_stop and fail unless it exited 0 (so an
 #                           ASan/LSan report, which exits non-zero, fails)
@@ -115,7 +116,10 @@ assert_fails() {
 
 af_start() {
   AF_ARGS=("$@")
-  "$ACTORFS_BIN" "$MNT" --data "$DATA" -f "$@" 2>>"$LOG" &
+  if [ "${ACTORFS_TEST_IO_URING:-0}" = 1 ]; then
+    AF_ARGS+=(--io-uring)
+  fi
+  "$ACTORFS_BIN" "$MNT" --data "$DATA" -f "${AF_ARGS[@]}" 2>>"$LOG" &
   AF_PID=$!
   local deadline=$(( $(date +%s%N) + 20 * 1000000000 ))
   until af_mounted; do

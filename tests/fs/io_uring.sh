@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# io_uring.sh - --io-uring.  Where the kernel offers FUSE over io_uring
+# (the fuse module's enable_uring, Linux 6.14+), the requests are served
+# over it: the log says "on" and counts them at unmount, and messages,
+# state, the tree, inotify and a restart behave as over /dev/fuse.  Where
+# it does not, the log says why and /dev/fuse serves as before.  The test
+# switches enable_uring itself when it can (root) and puts it back.
+. "$(dirname "$0")/../lib.sh"
+P=/sys/module/fuse/parameters/enable_uring
+ORIG=
+if [ -w "$P" ]; then
+  ORIG=$(cat "$P")
+fi
+restore() {
+  local rc=$?
+  if [ -n "$ORIG" ]; then
+    echo "$ORIG" > "$P"
+  fi
+  (exit $rc)
+  af__cleanup
+}
+trap restore EXIT
+C=$MNT/counter
+
+# The same things a user does, whichever way requests come.
+exercise() {
+  local n=$1
+  for i in $(seq 1 "$n"); do
+    echo '{"n": 1}' > "$C/queues/add/new" || fail "enqueue $i"
+  done
+  wait_for 30 eval '[ "$(jq .count "$C/state.json")" = "$COUNT" ]' \
+    || fail "count $(cat "$C/state.json"), want $COUNT"
+  ls "$C/steps" > /dev/null || fail "listing steps"
+  out=$(/bin/echo -n '{"n": 1' 2>&1 > "$C/queues/add/new") \
+    && fail "an incomplete message was taken"
+  [[ $out == *"Invalid argument"* ]] || fail "incomplete message: $out"
+  grep -q 'incomplete JSON' "$C/queues/add/error" \
+    || fail "no reason for the incomplete message: $(cat "$C/queues/add/error")"
+}
+
+COUNT=0
+if [ -n "$ORIG" ]; then
+  echo Y > "$P"
+  af_start --io-uring
+  grep -q 'requests over io_uring: on' "$LOG" \
+    || fail "io_uring offered but not on: $(grep io_uring "$LOG")"
+  COUNT=$((COUNT + 5))
+  exercise 5
+  # inotify sees what a workflow changes, as over /dev/fuse.
+  W=$AF_TMP/watch.out
+  inotifywait -m --format '%f %e' "$C" > "$W" 2>"$AF_TMP/watch.err" &
+  wait_for 10 grep -q 'Watches established' "$AF_TMP/watch.err" \
+    || fail "inotifywait did not start: $(cat "$AF_TMP/watch.err")"
+  COUNT=$((COUNT + 20))
+  exercise 20
+  wait_for 10 grep -q 'state.json MODIFY' "$W" \
+    || fail "inotify saw no change of state.json: $(cat "$W")"
+  kill %inotifywait
+  # A burst from several writers at once, more than the rings' threads.
+  pids=()
+  for w in $(seq 1 12); do
+    ( for i in $(seq 1 10); do echo '{"n": 1}' > "$C/queues/add/new"; done ) &
+    pids+=($!)
+  done
+  wait "${pids[@]}" || fail "a writer of the burst failed"
+  COUNT=$((COUNT + 120))
+  wait_for 60 eval '[ "$(jq .count "$C/state.json")" = "$COUNT" ]' \
+    || fail "burst: count $(cat "$C/state.json"), want $COUNT"
+  af_restart --io-uring
+  COUNT=$((COUNT + 5))
+  exercise 5
+  af_stop_ok
+  served=$(sed -n 's/.*requests over io_uring: \([0-9]*\) served.*/\1/p' "$LOG" | tail -n 1)
+  # Five enqueues since the restart: open, write and flush each, at least.
+  [ "${served:-0}" -ge 15 ] || fail "io_uring served ${served:-no} requests"
+  echo N > "$P"
+fi
+
+# Not offered: said so, and /dev/fuse serves.  (Offered and not ours to
+# switch off: nothing more to see.)
+if [ -e "$P" ] && [ -z "$ORIG" ] && [ "$(cat "$P")" = Y ]; then
+  af_pass
+fi
+af_start --io-uring
+grep -q 'requests over io_uring: off: the kernel does not offer it' "$LOG" \
+  || fail "no reason given: $(grep io_uring "$LOG")"
+COUNT=$((COUNT + 5))
+exercise 5
+af_stop_ok
+grep -q 'requests over io_uring: 0 served' "$LOG" \
+  || fail "served over io_uring while not offered: $(grep io_uring "$LOG")"
+af_pass

@@ -190,9 +190,9 @@ static struct fuse_session *fs__session(fs__run *r, fs_state *st,
     return se;
 }
 
-/* Threads per CPU serving io_uring requests: a request that blocks (an
- * exec waiting for its command) holds one, and the others serve on. */
-#define FS_URING_THREADS 4
+/* Threads per CPU serving io_uring requests to begin with; more start
+ * while all of a CPU's are busy (fs/uring.c). */
+#define FS_URING_THREADS 2
 
 static void fs__ring_log(const char *status)
 {

@@ -94,7 +94,7 @@ typedef struct {
     fs_uring *u;
     int qid;
     pthread_t thread;
-    int started;
+    _Atomic int started;
     fs__ring ring;
     struct fs__req_header *hdr;
     char *payload;
@@ -109,10 +109,22 @@ typedef struct {
     uint64_t last_commit;
 } fs__ent;
 
+/* A CPU's threads: more start while all are busy (a request that waits,
+ * such as an exec running its command, holds its thread), up to
+ * FS__THREADS_MAX; they stay until the end. */
+#define FS__THREADS_MAX 32
+
+typedef struct {
+    pthread_mutex_t mu;
+    int started, busy;
+} fs__cpu;
+
 struct fs_uring {
     struct fuse_session *se;
     int fd;
-    int threads;
+    int threads; /* to begin with, per CPU */
+    int ncpu;
+    fs__cpu *cpus;
     size_t payload_max;
     int stop_fd;
     _Atomic int stopping, kicked;
@@ -290,14 +302,17 @@ static ssize_t fs__put_reply(fs__ent *t, const struct iovec *iov, int count)
     return (ssize_t)oh.len;
 }
 
-/* A ring thread's reply to its own request: committed at once.  Any
- * other thread's: put in the entry and handed to its thread. */
+/* Puts a reply to a request that came over io_uring into its entry, and
+ * wakes the entry's thread if another thread made the reply; the entry's
+ * thread commits it (fs__serve).  0 if UNIQUE came over /dev/fuse. */
 static ssize_t fs__reply(fs_uring *u, uint64_t unique, struct iovec *iov,
                          int count)
 {
     fs__ent *t = fs__cur && fs__cur->unique == unique ? fs__cur : NULL;
     for (size_t i = 0; !t && i < u->nents; i++) {
         fs__ent *c = &u->ents[i];
+        if (!atomic_load(&c->started))
+            continue;
         pthread_mutex_lock(&c->mu);
         if (c->busy && !c->replied && c->unique == unique)
             t = c;
@@ -313,15 +328,26 @@ static ssize_t fs__reply(fs_uring *u, uint64_t unique, struct iovec *iov,
     return n;
 }
 
+static void fs__grow(fs_uring *u, int qid);
+
 /* Serves the request in T's entry. */
 static void fs__serve(fs__ent *t)
 {
+    fs__cpu *cpu = &t->u->cpus[t->qid];
+    pthread_mutex_lock(&cpu->mu);
+    int grow = ++cpu->busy == cpu->started && cpu->started < FS__THREADS_MAX;
+    pthread_mutex_unlock(&cpu->mu);
+    if (grow)
+        fs__grow(t->u, t->qid);
     const struct fuse_in_header *in = (const void *)t->hdr->in_out;
     uint32_t payload = t->hdr->ent.payload_sz;
     size_t fixed = sizeof(*in) + payload;
     if (in->len < fixed || in->len - fixed > FS__OP_IN_MAX ||
         payload > t->u->payload_max) {
         fs__stop_all(t->u, "a request that does not add up", EPROTO);
+        pthread_mutex_lock(&cpu->mu);
+        cpu->busy--;
+        pthread_mutex_unlock(&cpu->mu);
         return;
     }
     size_t op = in->len - fixed;
@@ -344,6 +370,9 @@ static void fs__serve(fs__ent *t)
     t->busy = 0;
     int replied = t->replied;
     pthread_mutex_unlock(&t->mu);
+    pthread_mutex_lock(&cpu->mu);
+    cpu->busy--;
+    pthread_mutex_unlock(&cpu->mu);
     /* Submitted with the wait for the next request (fs__ring_main). */
     if (replied)
         fs__cmd(t, FS__CMD_COMMIT, t->unique);
@@ -493,6 +522,11 @@ static void *fs__ring_main(void *arg)
 
 static int fs__ent_init(fs_uring *u, fs__ent *t)
 {
+    free(t->hdr);
+    free(t->payload);
+    free(t->flat);
+    t->hdr = NULL;
+    t->payload = t->flat = NULL;
     /* Page-aligned: the kernel pins the header's page. */
     long page = sysconf(_SC_PAGESIZE);
     if (posix_memalign((void **)&t->hdr, (size_t)page, sizeof(*t->hdr)) != 0)
@@ -508,49 +542,76 @@ static int fs__ent_init(fs_uring *u, fs__ent *t)
     return fs__ring_init(&t->ring, 4);
 }
 
-/* After the kernel took INIT's reply: a ring per thread, threads per CPU
- * (every CPU the kernel may queue on, which is every configured one). */
+/* Starts the next thread of CPU QID (its entry, ring and thread). */
+static int fs__add(fs_uring *u, int qid)
+{
+    fs__cpu *cpu = &u->cpus[qid];
+    fs__ent *t = &u->ents[(size_t)qid * FS__THREADS_MAX + (size_t)cpu->started];
+    int rc = fs__ent_init(u, t);
+    if (rc == 0)
+        rc = -pthread_create(&t->thread, NULL, fs__ring_main, t);
+    if (rc < 0) {
+        fs__ring_free(&t->ring);
+        return rc;
+    }
+    atomic_store(&t->started, 1);
+    cpu->started++;
+    return 0;
+}
+
+static void fs__grow(fs_uring *u, int qid)
+{
+    fs__cpu *cpu = &u->cpus[qid];
+    pthread_mutex_lock(&cpu->mu);
+    int rc = cpu->busy >= cpu->started && cpu->started < FS__THREADS_MAX
+                 ? fs__add(u, qid) : 0;
+    pthread_mutex_unlock(&cpu->mu);
+    /* The CPU's threads serve on, one more would only have helped. */
+    if (rc < 0)
+        fprintf(stderr, "actorfs: io_uring: one more thread for CPU %d: %s\n",
+                qid, strerror(-rc));
+}
+
+/* After the kernel took INIT's reply: threads for every CPU the kernel
+ * may queue on (every configured one), each with its ring. */
 static void fs__start(fs_uring *u)
 {
-    int ncpu = get_nprocs_conf();
+    u->ncpu = get_nprocs_conf();
+    u->nents = (size_t)u->ncpu * FS__THREADS_MAX;
     u->stop_fd = eventfd(0, EFD_CLOEXEC);
-    u->ents = calloc((size_t)(ncpu * u->threads), sizeof(*u->ents));
-    if (u->stop_fd < 0 || !u->ents) {
+    u->ents = calloc(u->nents, sizeof(*u->ents));
+    u->cpus = calloc((size_t)u->ncpu, sizeof(*u->cpus));
+    if (u->stop_fd < 0 || !u->ents || !u->cpus) {
         snprintf(u->status, sizeof(u->status), "off: %s", strerror(errno));
+        u->nents = 0;
         return;
     }
-    u->nents = (size_t)(ncpu * u->threads);
     for (size_t i = 0; i < u->nents; i++) {
         fs__ent *t = &u->ents[i];
         t->u = u;
-        t->qid = (int)i / u->threads;
+        t->qid = (int)(i / FS__THREADS_MAX);
         t->ring.fd = -1;
         pthread_mutex_init(&t->mu, NULL);
         pthread_cond_init(&t->cv, NULL);
     }
-    for (size_t i = 0; i < u->nents; i++) {
-        int rc = fs__ent_init(u, &u->ents[i]);
-        if (rc < 0) {
-            /* Nothing is registered yet: /dev/fuse serves on. */
-            snprintf(u->status, sizeof(u->status), "off: ring %zu of %zu: %s",
-                     i + 1, u->nents, strerror(-rc));
-            return;
+    for (int q = 0; q < u->ncpu; q++)
+        pthread_mutex_init(&u->cpus[q].mu, NULL);
+    for (int q = 0; q < u->ncpu; q++)
+        for (int k = 0; k < u->threads; k++) {
+            int rc = fs__add(u, q);
+            if (rc < 0) {
+                /* Until every CPU has one, the kernel uses none. */
+                snprintf(u->status, sizeof(u->status), "%s: CPU %d: %s",
+                         q > 0 || k > 0 ? "failed" : "off", q, strerror(-rc));
+                if (q > 0 || k > 0)
+                    fs__stop_all(u, "starting the rings", -rc);
+                return;
+            }
         }
-    }
-    for (size_t i = 0; i < u->nents; i++) {
-        fs__ent *t = &u->ents[i];
-        int rc = pthread_create(&t->thread, NULL, fs__ring_main, t);
-        if (rc != 0) {
-            snprintf(u->status, sizeof(u->status), "failed: thread %zu of %zu",
-                     i + 1, u->nents);
-            fs__stop_all(u, "starting a ring thread", rc);
-            return;
-        }
-        t->started = 1;
-    }
     u->started = 1;
     snprintf(u->status, sizeof(u->status),
-             "on: %d CPUs, %d threads each", ncpu, u->threads);
+             "on: %d CPUs, %d threads each (up to %d while all are busy)",
+             u->ncpu, u->threads, FS__THREADS_MAX);
 }
 
 static ssize_t fs__read(int fd, void *buf, size_t len, void *ud)
@@ -647,7 +708,7 @@ void fs_uring_detach(fs_uring *u)
         fs__stop_all(u, NULL, 0);
     for (size_t i = 0; i < u->nents; i++) {
         fs__ent *t = &u->ents[i];
-        if (t->started) {
+        if (atomic_load(&t->started)) {
             pthread_mutex_lock(&t->mu);
             pthread_cond_signal(&t->cv);
             pthread_mutex_unlock(&t->mu);
@@ -661,6 +722,9 @@ void fs_uring_detach(fs_uring *u)
         pthread_cond_destroy(&t->cv);
     }
     free(u->ents);
+    for (int q = 0; u->cpus && q < u->ncpu; q++)
+        pthread_mutex_destroy(&u->cpus[q].mu);
+    free(u->cpus);
     if (u->stop_fd >= 0)
         close(u->stop_fd);
     pthread_mutex_destroy(&u->mu);

@@ -23,6 +23,9 @@
  * own time per enqueue.  The unpinned turns then include a second floor,
  * nullfs whose flush keeps its CPU busy that long: what the same round
  * trips cost any daemon that works as long as actorfs before it answers.
+ * Where the kernel has FUSE over io_uring (switched on for the run if need
+ * be, and put back), nullfs and actorfs with --io-uring take their turns
+ * too, in normal mode.
  *
  * Prints a table; with --json FILE also appends one JSON line per figure
  * for tests/bench/report.py.
@@ -202,7 +205,7 @@ static void fsb_print(const char *what, const char *dur, int writers,
 }
 
 /* One JSON line of an enqueue figure: SRC is fs_bench (the counter),
- * fs_bench_sink, or either with _pinned. */
+ * fs_bench_sink, or either with _pinned or _uring. */
 static void fsb_json_enqueue(const char *src, const char *dur, int writers,
                              fsb_result r)
 {
@@ -210,14 +213,16 @@ static void fsb_json_enqueue(const char *src, const char *dur, int writers,
         return;
     int sink = strstr(src, "sink") != NULL;
     int pinned = strstr(src, "pinned") != NULL;
+    int uring = strstr(src, "uring") != NULL;
     fprintf(json,
             "{\"bench\":\"enqueue\",\"source\":\"%s\",\"label\":"
-            "\"enqueue through the mount%s, %d writer%s%s\",\"durability\":"
+            "\"enqueue through the mount%s, %d writer%s%s%s\",\"durability\":"
             "\"%s\",\"writers\":%d,\"us\":%.2f,\"p99_us\":%.2f,"
             "\"msgs_per_s\":%.1f}\n",
             src, sink ? " into a queue nothing takes from" : "", writers,
             writers > 1 ? "s" : "",
-            pinned ? ", writer and daemon on one CPU" : "", dur, writers,
+            pinned ? ", writer and daemon on one CPU" : "",
+            uring ? ", requests over io_uring (--io-uring)" : "", dur, writers,
             r.p50, r.p99, r.msgs_per_s);
     if (writers > 1)
         fprintf(json,
@@ -307,77 +312,87 @@ static int fsb_cmp_p50(const void *a, const void *b)
 
 #define FSB_ROUNDS_MAX 64
 
-enum { FSB_NULL, FSB_WORK, FSB_SINK, FSB_COUNTER, FSB_TURNS };
+/* One writer's turn: a floor (FLOOR names it in the JSON) or an enqueue
+ * figure (SOURCE); a counter's turn drains its workflow after each round
+ * (MNT is its actorfs mount). */
+typedef struct {
+    char what[64];
+    char path[4300];
+    const char *floor, *floor_label;
+    char source[40]; /* empty for a floor */
+    const char *mnt;
+    long counted;
+    double p50; /* median of the rounds */
+} fsb_turn;
 
-/* The one-writer turns: null floor, the null floor whose flush works
- * (WORKMNT, when given), sink, counter; ROUNDS rounds of PER messages
- * each.  Prints the medians, emits each round's figures and returns the
- * medians' p50 in MED. */
-static void fsb_turns(const char *nullmnt, const char *workmnt, double work_us,
-                      const char *mnt, const char *dur, int rounds, long per,
-                      long *counted, int pinned, double med_p50[FSB_TURNS])
+#define FSB_TURNS_MAX 8
+
+static void fsb_turn_floor(fsb_turn *t, const char *what, const char *mnt,
+                           const char *floor, const char *label)
 {
-    fsb_result res[FSB_TURNS][FSB_ROUNDS_MAX];
-    char path[FSB_TURNS][4300];
-    snprintf(path[FSB_NULL], sizeof(path[0]), "%s/new", nullmnt);
-    snprintf(path[FSB_WORK], sizeof(path[0]), "%s/new", workmnt ? workmnt : "");
-    snprintf(path[FSB_SINK], sizeof(path[0]), "%s/sink/queues/in/new", mnt);
-    snprintf(path[FSB_COUNTER], sizeof(path[0]), "%s/counter/queues/add/new",
-             mnt);
-    for (int r = 0; r < rounds; r++) {
-        for (int k = 0; k < FSB_TURNS; k++)
-            if (k != FSB_WORK || workmnt)
-                res[k][r] = fsb_writers(path[k], 1, per);
-        *counted += res[FSB_COUNTER][r].ops;
-        fsb_drain(mnt, *counted);
-    }
-    char work_what[96], work_label[160];
-    snprintf(work_what, sizeof(work_what),
-             "null FUSE, flush busy %.1f us", work_us);
-    snprintf(work_label, sizeof(work_label),
-             "null FUSE: open+write+close, its flush busy %.1f µs (actorfs's "
-             "own time per enqueue, measured on one CPU)", work_us);
-    const char *what[FSB_TURNS] = {
-        "null FUSE: open+write+close", work_what,
-        "actorfs: enqueue, nothing takes", "actorfs: enqueue (echo > new)"};
-    const char *src[FSB_TURNS] = {
-        NULL, NULL, pinned ? "fs_bench_sink_pinned" : "fs_bench_sink",
-        pinned ? "fs_bench_pinned" : "fs_bench"};
+    memset(t, 0, sizeof(*t));
+    snprintf(t->what, sizeof(t->what), "%s", what);
+    snprintf(t->path, sizeof(t->path), "%s/new", mnt);
+    t->floor = floor;
+    t->floor_label = label;
+}
+
+/* The sink's and the counter's turns on the actorfs mounted at MNT. */
+static void fsb_turn_actorfs(fsb_turn *t, const char *mnt, const char *src,
+                             const char *tag)
+{
+    memset(t, 0, 2 * sizeof(*t));
+    snprintf(t[0].what, sizeof(t[0].what), "actorfs: enqueue, nothing takes%s",
+             tag);
+    snprintf(t[0].path, sizeof(t[0].path), "%s/sink/queues/in/new", mnt);
+    snprintf(t[1].what, sizeof(t[1].what), "actorfs: enqueue (echo > new)%s",
+             tag);
+    snprintf(t[1].path, sizeof(t[1].path), "%s/counter/queues/add/new", mnt);
+    t[1].mnt = mnt;
+    snprintf(t[0].source, sizeof(t[0].source), "fs_bench_sink%s", src);
+    snprintf(t[1].source, sizeof(t[1].source), "fs_bench%s", src);
+}
+
+/* ROUNDS rounds of PER messages, each turn in turn; prints the medians
+ * (with their ratio to the first turn, the floor) and emits each round's
+ * figures. */
+static void fsb_turns(fsb_turn *t, int n, const char *dur, int rounds,
+                      long per)
+{
+    fsb_result res[FSB_TURNS_MAX][FSB_ROUNDS_MAX];
+    for (int r = 0; r < rounds; r++)
+        for (int k = 0; k < n; k++) {
+            res[k][r] = fsb_writers(t[k].path, 1, per);
+            if (t[k].mnt) {
+                t[k].counted += res[k][r].ops;
+                fsb_drain(t[k].mnt, t[k].counted);
+            }
+        }
     int normal = strcmp(dur, "normal") == 0;
-    for (int k = 0; k < FSB_TURNS; k++) {
-        med_p50[k] = 0;
-        if (k == FSB_WORK && !workmnt)
-            continue;
+    for (int k = 0; k < n; k++) {
         for (int r = 0; r < rounds; r++) {
-            if (k >= FSB_SINK)
-                fsb_json_enqueue(src[k], dur, 1, res[k][r]);
-            else if (k == FSB_WORK && normal)
-                fsb_json_floor("nullfs_work", work_label, res[k][r]);
+            if (t[k].source[0])
+                fsb_json_enqueue(t[k].source, dur, 1, res[k][r]);
             else if (normal)
-                fsb_json_floor(pinned ? "nullfs_pinned" : "nullfs",
-                               pinned ? "null FUSE: open+write+close, writer "
-                                        "and daemon on one CPU"
-                                      : "null FUSE: open+write+close",
-                               res[k][r]);
+                fsb_json_floor(t[k].floor, t[k].floor_label, res[k][r]);
         }
         fsb_result m[FSB_ROUNDS_MAX];
         memcpy(m, res[k], sizeof(fsb_result) * (size_t)rounds);
         qsort(m, (size_t)rounds, sizeof(fsb_result), fsb_cmp_p50);
         fsb_result med = m[rounds / 2];
-        med_p50[k] = med.p50;
+        t[k].p50 = med.p50;
         char note[64] = "";
-        if (k != FSB_NULL && med_p50[FSB_NULL] > 0)
+        if (k > 0 && t[0].p50 > 0)
             snprintf(note, sizeof(note), "  %.2fx the floor",
-                     med.p50 / med_p50[FSB_NULL]);
-        char label[128];
-        snprintf(label, sizeof(label), "%s%s", what[k], pinned ? " [1 CPU]" : "");
-        fsb_print(label, k < FSB_SINK ? NULL : dur, 1, med, note);
+                     med.p50 / t[0].p50);
+        fsb_print(t[k].what, t[k].source[0] ? dur : NULL, 1, med, note);
     }
 }
 
+/* actorfs at DIR/mnt-TAG, data in DIR/data-TAG; --io-uring with URING. */
 static pid_t fsb_mount_actorfs(const char *actorfs, const char *plugin,
                                const char *dir, const char *dur,
-                               const char *tag, int cpu, char *mnt,
+                               const char *tag, int cpu, int uring, char *mnt,
                                size_t mntlen)
 {
     char data[4300], log[4300];
@@ -388,22 +403,72 @@ static pid_t fsb_mount_actorfs(const char *actorfs, const char *plugin,
     char *aargv[] = {(char *)actorfs, mnt,          "--data",
                      data,            "-f",         "--durability",
                      (char *)dur,     "--load",     (char *)plugin,
-                     NULL};
+                     uring ? "--io-uring" : NULL, NULL};
     return fsb_mount(aargv, mnt, log, cpu);
 }
 
-/* nullfs at DIR/null-TAG; its flush busy FLUSH_US (0: a plain floor). */
+/* nullfs at DIR/null-TAG; its flush busy FLUSH_US (0: a plain floor);
+ * over io_uring with URING. */
 static pid_t fsb_mount_null(const char *nullfs, const char *dir,
                             const char *tag, int cpu, double flush_us,
-                            char *mnt, size_t mntlen)
+                            int uring, char *mnt, size_t mntlen)
 {
     char log[4300], us[32];
     snprintf(mnt, mntlen, "%s/null-%s", dir, tag);
     snprintf(log, sizeof(log), "%s/nullfs-%s.log", dir, tag);
     snprintf(us, sizeof(us), "%.1f", flush_us);
     mkdir(mnt, 0700);
-    char *nargv[] = {(char *)nullfs, "--flush-us", us, mnt, NULL};
+    char *nargv[] = {(char *)nullfs, "--flush-us", us, mnt, NULL, NULL};
+    if (uring) {
+        memmove(nargv + 2, nargv + 1, 3 * sizeof(*nargv));
+        nargv[1] = "--io-uring";
+    }
     return fsb_mount(nargv, mnt, log, cpu);
+}
+
+#define FSB_URING "/sys/module/fuse/parameters/enable_uring"
+
+/* Whether FUSE over io_uring can be had: switched on if need be (root),
+ * its old value in WAS ("" if untouched).  Says why not on stdout. */
+static int fsb_uring_on(char *was, size_t waslen)
+{
+    was[0] = '\0';
+    char v[8] = "";
+    FILE *f = fopen(FSB_URING, "r");
+    if (!f || !fgets(v, sizeof(v), f)) {
+        if (f)
+            fclose(f);
+        printf("(no io_uring turns: %s is not there: the kernel has no "
+               "FUSE over io_uring)\n", FSB_URING);
+        if (json)
+            fprintf(json, "{\"bench\":\"skip\",\"what\":\"io_uring\","
+                          "\"reason\":\"the kernel has no FUSE over io_uring\"}\n");
+        return 0;
+    }
+    fclose(f);
+    if (v[0] == 'Y')
+        return 1;
+    f = fopen(FSB_URING, "w");
+    if (!f || fputs("Y", f) < 0 || fclose(f) != 0) {
+        printf("(no io_uring turns: cannot switch %s on: %s)\n", FSB_URING,
+               strerror(errno));
+        if (json)
+            fprintf(json, "{\"bench\":\"skip\",\"what\":\"io_uring\","
+                          "\"reason\":\"enable_uring is off and not ours to "
+                          "switch on\"}\n");
+        return 0;
+    }
+    snprintf(was, waslen, "%c", v[0]);
+    return 1;
+}
+
+static void fsb_uring_restore(const char *was)
+{
+    FILE *f = was[0] ? fopen(FSB_URING, "w") : NULL;
+    if (f && (fputs(was, f) < 0 || fclose(f) != 0))
+        fprintf(stderr, "fs_bench: cannot put %s back to %s\n", FSB_URING, was);
+    else if (f == NULL && was[0])
+        fprintf(stderr, "fs_bench: cannot put %s back to %s\n", FSB_URING, was);
 }
 
 int main(int argc, char **argv)
@@ -451,42 +516,80 @@ int main(int argc, char **argv)
     fsb_print("append 64 B + fdatasync", NULL, 1, fd, "");
     fsb_json_floor("fdatasync", "append 64 B + fdatasync", fd);
 
-    char nullmnt[4200], workmnt[4200], mnt[4200], path[4300];
+    char nullmnt[4200], workmnt[4200], ringnull[4200], mnt[4200],
+        ringmnt[4200], path[4300];
     long per = messages / rounds;
-    double med[FSB_TURNS];
+    fsb_turn t[FSB_TURNS_MAX];
 
     /* Pinned first: this thread (the writer) and both daemons on CPU 0.
      * What the sink costs there beyond the floor is actorfs's own time per
      * enqueue, given to the working floor below. */
     fsb_pin(0);
-    pid_t npid = fsb_mount_null(nullfs, dir, "cpu0", 0, 0, nullmnt,
+    pid_t npid = fsb_mount_null(nullfs, dir, "cpu0", 0, 0, 0, nullmnt,
                                 sizeof(nullmnt));
     pid_t pid = fsb_mount_actorfs(actorfs, plugin, dir, "normal", "cpu0", 0,
-                                  mnt, sizeof(mnt));
-    long counted = 0;
-    fsb_turns(nullmnt, NULL, 0, mnt, "normal", rounds, per, &counted, 1, med);
+                                  0, mnt, sizeof(mnt));
+    fsb_turn_floor(&t[0], "null FUSE: open+write+close [1 CPU]", nullmnt,
+                   "nullfs_pinned",
+                   "null FUSE: open+write+close, writer and daemon on one CPU");
+    fsb_turn_actorfs(&t[1], mnt, "_pinned", " [1 CPU]");
+    fsb_turns(t, 3, "normal", rounds, per);
     fsb_unmount(pid, mnt);
     fsb_unmount(npid, nullmnt);
     fsb_pin(-1);
-    double work_us = med[FSB_SINK] > med[FSB_NULL]
-                         ? med[FSB_SINK] - med[FSB_NULL] : 0;
+    double work_us = t[1].p50 > t[0].p50 ? t[1].p50 - t[0].p50 : 0;
 
-    npid = fsb_mount_null(nullfs, dir, "any", -1, 0, nullmnt, sizeof(nullmnt));
-    pid_t wpid = fsb_mount_null(nullfs, dir, "work", -1, work_us, workmnt,
+    char was[8];
+    int uring = fsb_uring_on(was, sizeof(was));
+    npid = fsb_mount_null(nullfs, dir, "any", -1, 0, 0, nullmnt,
+                          sizeof(nullmnt));
+    pid_t wpid = fsb_mount_null(nullfs, dir, "work", -1, work_us, 0, workmnt,
                                 sizeof(workmnt));
+    pid_t rnpid = uring ? fsb_mount_null(nullfs, dir, "uring", -1, 0, 1,
+                                         ringnull, sizeof(ringnull))
+                        : -1;
     snprintf(path, sizeof(path), "%s/new", nullmnt);
     static const int many[] = {4, 16};
     for (size_t w = 0; w < 2; w++)
         fsb_print("null FUSE: open+write+close", NULL, many[w],
                   fsb_writers(path, many[w], messages), "");
 
+    char work_what[64], work_label[160];
+    snprintf(work_what, sizeof(work_what), "null FUSE, flush busy %.1f us",
+             work_us);
+    snprintf(work_label, sizeof(work_label),
+             "null FUSE: open+write+close, its flush busy %.1f µs (actorfs's "
+             "own time per enqueue, measured on one CPU)", work_us);
     static const char *const durs[] = {"full", "normal"};
     for (size_t d = 0; d < 2; d++) {
-        pid = fsb_mount_actorfs(actorfs, plugin, dir, durs[d], durs[d], -1, mnt,
-                                sizeof(mnt));
-        counted = 0;
-        fsb_turns(nullmnt, workmnt, work_us, mnt, durs[d], rounds, per,
-                  &counted, 0, med);
+        int normal = d == 1;
+        pid = fsb_mount_actorfs(actorfs, plugin, dir, durs[d], durs[d], -1, 0,
+                                mnt, sizeof(mnt));
+        pid_t rpid = normal && uring
+                         ? fsb_mount_actorfs(actorfs, plugin, dir, durs[d],
+                                             "uring", -1, 1, ringmnt,
+                                             sizeof(ringmnt))
+                         : -1;
+        int n = 0;
+        fsb_turn_floor(&t[n++], "null FUSE: open+write+close", nullmnt,
+                       "nullfs", "null FUSE: open+write+close");
+        if (normal)
+            fsb_turn_floor(&t[n++], work_what, workmnt, "nullfs_work",
+                           work_label);
+        fsb_turn_actorfs(&t[n], mnt, "", "");
+        n += 2;
+        if (rpid > 0) {
+            fsb_turn_floor(&t[n++], "null FUSE over io_uring", ringnull,
+                           "nullfs_uring",
+                           "null FUSE over io_uring: open+write+close");
+            fsb_turn_actorfs(&t[n], ringmnt, "_uring", " [io_uring]");
+            n += 2;
+        }
+        fsb_turns(t, n, durs[d], rounds, per);
+        long counted = 0;
+        for (int k = 0; k < n; k++)
+            if (t[k].mnt == mnt)
+                counted = t[k].counted;
         snprintf(path, sizeof(path), "%s/counter/queues/add/new", mnt);
         for (size_t w = 0; w < 2; w++) {
             fsb_result r = fsb_writers(path, many[w], messages);
@@ -499,10 +602,15 @@ int main(int argc, char **argv)
         fsb_result r = fsb_writers(path, 16, messages);
         fsb_print("actorfs: enqueue, nothing takes", durs[d], 16, r, "");
         fsb_json_enqueue("fs_bench_sink", durs[d], 16, r);
+        if (rpid > 0)
+            fsb_unmount(rpid, ringmnt);
         fsb_unmount(pid, mnt);
     }
+    if (rnpid > 0)
+        fsb_unmount(rnpid, ringnull);
     fsb_unmount(wpid, workmnt);
     fsb_unmount(npid, nullmnt);
+    fsb_uring_restore(was);
 
     printf("(latency: open to close returning 0, i.e. acknowledged; one "
            "writer: median of %d rounds, the floor taking turns with actorfs; "

@@ -208,6 +208,21 @@ def targets(rows, out):
     if e and f and f.get("us"):
         r = e["us"] / f["us"]
         out.append(f"| {name}, into a queue nothing takes from | {e['us']:.1f} vs {f['us']:.1f} µs | {r:.2f}x | {verdict(r <= TARGET_ENQUEUE_RATIO)} |")
+    # With --io-uring: the same target against the same floor, then
+    # against a null filesystem served over io_uring too (diagnostic).
+    fu = pick(rows, "floor", name="nullfs_uring")
+    for src, what in (("fs_bench_uring", ""), ("fs_bench_sink_uring", ", into a queue nothing takes from")):
+        e = pick(rows, "enqueue", durability="normal", source=src, writers=1)
+        if e and f and f.get("us"):
+            r = e["us"] / f["us"]
+            out.append(f"| {name}{what}, requests over io_uring (--io-uring) | {e['us']:.1f} vs {f['us']:.1f} µs | {r:.2f}x | {verdict(r <= TARGET_ENQUEUE_RATIO)} |")
+        if e and fu and fu.get("us"):
+            r = e["us"] / fu["us"]
+            out.append(f"| {name}{what}, both over io_uring (diagnostic) | {e['us']:.1f} vs {fu['us']:.1f} µs | {r:.2f}x | {verdict(r <= TARGET_ENQUEUE_RATIO)} |")
+    if not pick(rows, "enqueue", source="fs_bench_uring"):
+        why = skipped(rows, "io_uring")
+        if why:
+            out.append(f"| {name}, requests over io_uring (--io-uring) | not measured: {why} | - | not measured |")
     # The null floor whose flush is busy as long as actorfs works per
     # enqueue: what the same round trips cost a daemon doing that work.
     fw = pick(rows, "floor", name="nullfs_work")
@@ -388,7 +403,11 @@ def main():
             "before it answers, takes its turn with the others: the difference "
             "between it and actorfs is where the kernel runs the requests, not "
             "work. The floors from tests/bench/floors.c include what one wake-up "
-            "costs: two threads passing a byte over pipes on one CPU, and on two.",
+            "costs: two threads passing a byte over pipes on one CPU, and on two. "
+            "Where the kernel has FUSE over io_uring (Linux 6.14+, switched on for "
+            "the run), nullfs and actorfs with `--io-uring` take turns as well: "
+            "each request is then served by a thread bound to the CPU that made "
+            "it (fs/uring.c).",
             ""]
     out.append("| what | durability | figure |")
     out.append("|---|---|---|")
@@ -404,7 +423,7 @@ def main():
     for r in merged(rows, "mount_writers", ("source", "durability", "writers")):
         if not r.get("source", "").startswith("fs_bench"):
             out.append(f"| {r['writers']} bash writers, {r['messages']:,} messages into one queue nothing consumes | {r['durability']} | {r['msgs_per_s']:,.0f} acknowledged msg/s |")
-    for what in ("nullfs", "enqueue", "fdatasync"):
+    for what in ("nullfs", "enqueue", "fdatasync", "io_uring"):
         why = skipped(rows, what)
         if why:
             out.append(f"| {what} | - | {why} |")

@@ -25,7 +25,8 @@
  * trips cost any daemon that works as long as actorfs before it answers.
  * Where the kernel has FUSE over io_uring (switched on for the run if need
  * be, and put back), nullfs and actorfs with --io-uring take their turns
- * too, in normal mode.
+ * too, in normal mode; then the null floor and both sinks once more while
+ * a spinning thread per CPU keeps every CPU busy.
  *
  * Prints a table; with --json FILE also appends one JSON line per figure
  * for tests/bench/report.py.
@@ -36,6 +37,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
@@ -214,15 +216,17 @@ static void fsb_json_enqueue(const char *src, const char *dur, int writers,
     int sink = strstr(src, "sink") != NULL;
     int pinned = strstr(src, "pinned") != NULL;
     int uring = strstr(src, "uring") != NULL;
+    int busy = strstr(src, "busy") != NULL;
     fprintf(json,
             "{\"bench\":\"enqueue\",\"source\":\"%s\",\"label\":"
-            "\"enqueue through the mount%s, %d writer%s%s%s\",\"durability\":"
+            "\"enqueue through the mount%s, %d writer%s%s%s%s\",\"durability\":"
             "\"%s\",\"writers\":%d,\"us\":%.2f,\"p99_us\":%.2f,"
             "\"msgs_per_s\":%.1f}\n",
             src, sink ? " into a queue nothing takes from" : "", writers,
             writers > 1 ? "s" : "",
             pinned ? ", writer and daemon on one CPU" : "",
-            uring ? ", requests over io_uring (--io-uring)" : "", dur, writers,
+            uring ? ", requests over io_uring (--io-uring)" : "",
+            busy ? ", every CPU kept busy by other threads" : "", dur, writers,
             r.p50, r.p99, r.msgs_per_s);
     if (writers > 1)
         fprintf(json,
@@ -311,6 +315,34 @@ static int fsb_cmp_p50(const void *a, const void *b)
 }
 
 #define FSB_ROUNDS_MAX 64
+
+static atomic_int fsb_hogs_stop;
+
+static void *fsb_hog(void *arg)
+{
+    (void)arg;
+    while (!atomic_load_explicit(&fsb_hogs_stop, memory_order_relaxed))
+        ;
+    return NULL;
+}
+
+/* One busy thread per CPU (N > 0), or stops them (N == 0). */
+static void fsb_hogs(int n)
+{
+    static pthread_t t[256];
+    static int running;
+    if (n == 0) {
+        atomic_store(&fsb_hogs_stop, 1);
+        for (int i = 0; i < running; i++)
+            pthread_join(t[i], NULL);
+        running = 0;
+        return;
+    }
+    atomic_store(&fsb_hogs_stop, 0);
+    for (running = 0; running < n && running < 256; running++)
+        if (pthread_create(&t[running], NULL, fsb_hog, NULL) != 0)
+            fsb_die("pthread_create");
+}
 
 /* One writer's turn: a floor (FLOOR names it in the JSON) or an enqueue
  * figure (SOURCE); a counter's turn drains its workflow after each round
@@ -586,6 +618,25 @@ int main(int argc, char **argv)
             n += 2;
         }
         fsb_turns(t, n, durs[d], rounds, per);
+        if (rpid > 0) {
+            /* The same, with every CPU kept busy by a spinning thread: a
+             * ring thread that waits as SCHED_IDLE must not starve. */
+            fsb_turn b[3], sink[2];
+            fsb_turn_floor(&b[0], "null FUSE, CPUs busy", nullmnt,
+                           "nullfs_busy",
+                           "null FUSE: open+write+close, every CPU kept busy "
+                           "by other threads");
+            fsb_turn_actorfs(sink, mnt, "_busy", " [busy]");
+            b[1] = sink[0];
+            fsb_turn_actorfs(sink, ringmnt, "_uring_busy",
+                             " [io_uring, busy]");
+            b[2] = sink[0];
+            fsb_hogs((int)sysconf(_SC_NPROCESSORS_ONLN));
+            /* Longer than a turn: the rings' threads take a few ms to
+             * see that their CPU is busy. */
+            fsb_turns(b, 3, durs[d], 1, messages);
+            fsb_hogs(0);
+        }
         long counted = 0;
         for (int k = 0; k < n; k++)
             if (t[k].mnt == mnt)

@@ -407,16 +407,24 @@ def main():
             "Where the kernel has FUSE over io_uring (Linux 6.14+, switched on for "
             "the run), nullfs and actorfs with `--io-uring` take turns as well: "
             "each request is then served by a thread bound to the CPU that made "
-            "it (fs/uring.c).",
+            "it (fs/uring.c). Last, the null floor and both sinks once more, one "
+            "round of as many messages as the multi-writer runs, while a spinning "
+            "thread per CPU keeps every CPU busy: their p99 shows whether a ring "
+            "thread waiting as SCHED_IDLE is starved (it must notice and wait as an "
+            "ordinary thread).",
             ""]
     out.append("| what | durability | figure |")
     out.append("|---|---|---|")
     for r in merged(rows, "floor", ("name", "label")):
         src = r.get("source", "floors" if "count" in r else "fs_bench")
         rounds = f", median of {r['rounds']} rounds" if r.get("rounds") else ""
+        if "busy" in r["name"] and r.get("p99_us"):
+            rounds = f", p99 {r['p99_us']:.1f} µs" + rounds
         out.append(f"| floor: {r.get('label', r['name'])} ({src}) | - | {r['us']:.1f} µs p50{rounds} |")
     for r in merged(rows, "enqueue", ("source", "durability", "writers")):
         rate = f", {r['msgs_per_s']:,.0f} msg/s" if r.get("msgs_per_s") else ""
+        if "busy" in r.get("source", "") and r.get("p99_us"):
+            rate = f", p99 {r['p99_us']:.1f} µs" + rate
         rounds = f", median of {r['rounds']} rounds" if r.get("rounds") else ""
         out.append(f"| {r.get('label', 'enqueue through the mount')} ({r.get('source', '')}) "
                    f"| {r['durability']} | {r['us']:.1f} µs p50{rate}{rounds} |")

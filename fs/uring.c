@@ -423,6 +423,7 @@ static int fs__hint_read(fs__hint *h, unsigned long long *delay,
 static void fs__hint_init(fs__hint *h)
 {
     struct sched_param sp = {0};
+    memset(h, 0, sizeof(*h));
     h->fd = -1;
     h->backoff = FS__HINT_BACKOFF_NS;
     /* Back from SCHED_IDLE needs privilege or RLIMIT_NICE: without it the

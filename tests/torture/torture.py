@@ -126,7 +126,8 @@ class Torture:
         env.pop("ACTORFS_FAULT_KILL", None)
         env.pop("ACTORFS_FAULT_COMMIT", None)
         self.d = afs.Daemon(args.actorfs, self.mnt, self.data, loads=[args.plugin],
-                            extra=["--durability", args.durability], env=env)
+                            extra=["--durability", args.durability]
+                            + (["--io-uring"] if args.io_uring else []), env=env)
         self.led = Ledger()
         self.fx = Effects(os.path.join(self.data, "torture-effects.log"))
         self.journaled = {}        # (step, id) -> token the journal holds
@@ -542,6 +543,8 @@ def main():
     p.add_argument("--fault-wait", type=float, default=8.0)
     p.add_argument("--drain-timeout", type=int, default=120)
     p.add_argument("--durability", default="full", choices=("full", "normal"))
+    p.add_argument("--io-uring", action="store_true",
+                   help="mount with --io-uring (the kernel must offer it)")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--tmp", default=None, help="where the work dir goes")
     p.add_argument("--json", help="also write the summary as JSON here")

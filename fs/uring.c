@@ -244,7 +244,7 @@ static int fs__enter(fs__ring *r, int wait)
     }
 }
 
-static void fs__cmd(fs__ent *t, unsigned op, uint64_t commit_id)
+static void fs__ring_cmd(fs__ent *t, unsigned op, uint64_t commit_id)
 {
     t->last_op = op;
     t->last_commit = commit_id;
@@ -304,8 +304,8 @@ static ssize_t fs__put_reply(fs__ent *t, const struct iovec *iov, int count)
 
 /* Puts a reply to a request that came over io_uring into its entry, and
  * wakes the entry's thread if another thread made the reply; the entry's
- * thread commits it (fs__serve).  0 if UNIQUE came over /dev/fuse. */
-static ssize_t fs__reply(fs_uring *u, uint64_t unique, struct iovec *iov,
+ * thread commits it (fs__ring_serve).  0 if UNIQUE came over /dev/fuse. */
+static ssize_t fs__ring_reply(fs_uring *u, uint64_t unique, struct iovec *iov,
                          int count)
 {
     fs__ent *t = fs__cur && fs__cur->unique == unique ? fs__cur : NULL;
@@ -328,17 +328,17 @@ static ssize_t fs__reply(fs_uring *u, uint64_t unique, struct iovec *iov,
     return n;
 }
 
-static void fs__grow(fs_uring *u, int qid);
+static void fs__thread_grow(fs_uring *u, int qid);
 
 /* Serves the request in T's entry. */
-static void fs__serve(fs__ent *t)
+static void fs__ring_serve(fs__ent *t)
 {
     fs__cpu *cpu = &t->u->cpus[t->qid];
     pthread_mutex_lock(&cpu->mu);
     int grow = ++cpu->busy == cpu->started && cpu->started < FS__THREADS_MAX;
     pthread_mutex_unlock(&cpu->mu);
     if (grow)
-        fs__grow(t->u, t->qid);
+        fs__thread_grow(t->u, t->qid);
     const struct fuse_in_header *in = (const void *)t->hdr->in_out;
     uint32_t payload = t->hdr->ent.payload_sz;
     size_t fixed = sizeof(*in) + payload;
@@ -375,7 +375,7 @@ static void fs__serve(fs__ent *t)
     pthread_mutex_unlock(&cpu->mu);
     /* Submitted with the wait for the next request (fs__ring_main). */
     if (replied)
-        fs__cmd(t, FS__CMD_COMMIT, t->unique);
+        fs__ring_cmd(t, FS__CMD_COMMIT, t->unique);
 }
 
 /*
@@ -476,7 +476,7 @@ static void *fs__ring_main(void *arg)
     fs__hint hint;
     fs__hint_init(&hint);
     struct sched_param sp = {0};
-    fs__cmd(t, FS__CMD_REGISTER, 0);
+    fs__ring_cmd(t, FS__CMD_REGISTER, 0);
     struct io_uring_sqe *sqe = fs__sqe(&t->ring);
     sqe->opcode = IORING_OP_POLL_ADD;
     sqe->fd = u->stop_fd;
@@ -503,13 +503,13 @@ static void *fs__ring_main(void *arg)
             if (c.user_data == FS__UD_STOP)
                 atomic_store(&u->stopping, 1);
             else if (c.res == -EINTR || c.res == -EAGAIN)
-                fs__cmd(t, t->last_op, t->last_commit);
+                fs__ring_cmd(t, t->last_op, t->last_commit);
             else if (c.res == -ENOTCONN || c.res == -ECANCELED)
                 atomic_store(&u->stopping, 1); /* unmounted */
             else if (c.res < 0)
                 fs__stop_all(u, "a request", -c.res);
             else
-                fs__serve(t);
+                fs__ring_serve(t);
             if (atomic_load(&u->stopping))
                 break;
         }
@@ -544,7 +544,7 @@ static int fs__ent_init(fs_uring *u, fs__ent *t)
 }
 
 /* Starts the next thread of CPU QID (its entry, ring and thread). */
-static int fs__add(fs_uring *u, int qid)
+static int fs__thread_add(fs_uring *u, int qid)
 {
     fs__cpu *cpu = &u->cpus[qid];
     fs__ent *t = &u->ents[(size_t)qid * FS__THREADS_MAX + (size_t)cpu->started];
@@ -560,12 +560,12 @@ static int fs__add(fs_uring *u, int qid)
     return 0;
 }
 
-static void fs__grow(fs_uring *u, int qid)
+static void fs__thread_grow(fs_uring *u, int qid)
 {
     fs__cpu *cpu = &u->cpus[qid];
     pthread_mutex_lock(&cpu->mu);
     int rc = cpu->busy >= cpu->started && cpu->started < FS__THREADS_MAX
-                 ? fs__add(u, qid) : 0;
+                 ? fs__thread_add(u, qid) : 0;
     pthread_mutex_unlock(&cpu->mu);
     /* The CPU's threads serve on, one more would only have helped. */
     if (rc < 0)
@@ -599,7 +599,7 @@ static void fs__start(fs_uring *u)
         pthread_mutex_init(&u->cpus[q].mu, NULL);
     for (int q = 0; q < u->ncpu; q++)
         for (int k = 0; k < u->threads; k++) {
-            int rc = fs__add(u, q);
+            int rc = fs__thread_add(u, q);
             if (rc < 0) {
                 /* Until every CPU has one, the kernel uses none. */
                 snprintf(u->status, sizeof(u->status), "%s: CPU %d: %s",
@@ -642,7 +642,7 @@ static ssize_t fs__writev(int fd, struct iovec *iov, int count, void *ud)
         return writev(fd, iov, count);
     memcpy(&oh, iov[0].iov_base, sizeof(oh));
     if (oh.unique != 0 && u->started) {
-        ssize_t n = fs__reply(u, oh.unique, iov, count);
+        ssize_t n = fs__ring_reply(u, oh.unique, iov, count);
         if (n != 0)
             return n;
     }
@@ -694,6 +694,7 @@ int fs_uring_attach(struct fuse_session *se, int threads,
     fs__uring = u;
     if (fuse_session_custom_io(se, &io, u->fd) != 0) {
         fs__uring = NULL;
+        pthread_mutex_destroy(&u->mu);
         free(u);
         return -EINVAL;
     }

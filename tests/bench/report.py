@@ -179,6 +179,13 @@ def step_table(rows, out):
                 f"{kv / mv:.1f}x" if mv and kv else "-"))
 
 
+def enqueue_row(out, label, e, f):
+    """A target row: enqueue figure E against floor F, if both were measured."""
+    if e and f and f.get("us"):
+        r = e["us"] / f["us"]
+        out.append(f"| {label} | {e['us']:.1f} vs {f['us']:.1f} µs | {r:.2f}x | {verdict(r <= TARGET_ENQUEUE_RATIO)} |")
+
+
 def targets(rows, out):
     out.append("| target | measured | ratio | verdict |")
     out.append("|---|---|---|---|")
@@ -205,20 +212,14 @@ def targets(rows, out):
         out.append(f"| {name} | not measured: {skipped(rows, 'enqueue') or skipped(rows, 'nullfs') or 'not run'} | - | not measured |")
 
     e = pick(rows, "enqueue", durability="normal", source="fs_bench_sink", writers=1)
-    if e and f and f.get("us"):
-        r = e["us"] / f["us"]
-        out.append(f"| {name}, into a queue nothing takes from | {e['us']:.1f} vs {f['us']:.1f} µs | {r:.2f}x | {verdict(r <= TARGET_ENQUEUE_RATIO)} |")
+    enqueue_row(out, f"{name}, into a queue nothing takes from", e, f)
     # With --io-uring: the same target against the same floor, then
     # against a null filesystem served over io_uring too (diagnostic).
     fu = pick(rows, "floor", name="nullfs_uring")
     for src, what in (("fs_bench_uring", ""), ("fs_bench_sink_uring", ", into a queue nothing takes from")):
         e = pick(rows, "enqueue", durability="normal", source=src, writers=1)
-        if e and f and f.get("us"):
-            r = e["us"] / f["us"]
-            out.append(f"| {name}{what}, requests over io_uring (--io-uring) | {e['us']:.1f} vs {f['us']:.1f} µs | {r:.2f}x | {verdict(r <= TARGET_ENQUEUE_RATIO)} |")
-        if e and fu and fu.get("us"):
-            r = e["us"] / fu["us"]
-            out.append(f"| {name}{what}, both over io_uring (diagnostic) | {e['us']:.1f} vs {fu['us']:.1f} µs | {r:.2f}x | {verdict(r <= TARGET_ENQUEUE_RATIO)} |")
+        enqueue_row(out, f"{name}{what}, requests over io_uring (--io-uring)", e, f)
+        enqueue_row(out, f"{name}{what}, both over io_uring (diagnostic)", e, fu)
     if not pick(rows, "enqueue", source="fs_bench_uring"):
         why = skipped(rows, "io_uring")
         if why:
@@ -235,9 +236,7 @@ def targets(rows, out):
     fp = pick(rows, "floor", name="nullfs_pinned")
     for src, what in (("fs_bench_pinned", ""), ("fs_bench_sink_pinned", ", into a queue nothing takes from")):
         e = pick(rows, "enqueue", durability="normal", source=src, writers=1)
-        if e and fp and fp.get("us"):
-            r = e["us"] / fp["us"]
-            out.append(f"| {name}{what}, writer and daemons on one CPU (diagnostic) | {e['us']:.1f} vs {fp['us']:.1f} µs | {r:.2f}x | {verdict(r <= TARGET_ENQUEUE_RATIO)} |")
+        enqueue_row(out, f"{name}{what}, writer and daemons on one CPU (diagnostic)", e, fp)
 
     # Two workloads: the counter's workflow consuming what the writers
     # enqueue (it competes with them for the CPUs), and the enqueue alone.

@@ -16,4 +16,7 @@ add_dependencies(fs_bench actorfs nullfs seedloop_plugin)
 
 # The benchmark at a tiny size, so that it keeps working (it mounts FUSE).
 add_test(NAME bench.fs_smoke COMMAND fs_bench --messages 64 --rounds 2)
-set_tests_properties(bench.fs_smoke PROPERTIES TIMEOUT 180)
+# It switches the fuse module's enable_uring on and back, as
+# fs_io_uring does: never both at once, or one puts back the other's.
+set_tests_properties(bench.fs_smoke PROPERTIES TIMEOUT 180
+  RESOURCE_LOCK fuse_enable_uring)

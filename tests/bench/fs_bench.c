@@ -460,8 +460,18 @@ static pid_t fsb_mount_null(const char *nullfs, const char *dir,
 
 #define FSB_URING "/sys/module/fuse/parameters/enable_uring"
 
+/* No io_uring turns, and REASON why: on stdout and in the JSON. */
+static int fsb_uring_skip(const char *reason)
+{
+    printf("(no io_uring turns: %s)\n", reason);
+    if (json)
+        fprintf(json, "{\"bench\":\"skip\",\"what\":\"io_uring\","
+                      "\"reason\":\"%s\"}\n", reason);
+    return 0;
+}
+
 /* Whether FUSE over io_uring can be had: switched on if need be (root),
- * its old value in WAS ("" if untouched).  Says why not on stdout. */
+ * its old value in WAS ("" if untouched). */
 static int fsb_uring_on(char *was, size_t waslen)
 {
     was[0] = '\0';
@@ -470,26 +480,16 @@ static int fsb_uring_on(char *was, size_t waslen)
     if (!f || !fgets(v, sizeof(v), f)) {
         if (f)
             fclose(f);
-        printf("(no io_uring turns: %s is not there: the kernel has no "
-               "FUSE over io_uring)\n", FSB_URING);
-        if (json)
-            fprintf(json, "{\"bench\":\"skip\",\"what\":\"io_uring\","
-                          "\"reason\":\"the kernel has no FUSE over io_uring\"}\n");
-        return 0;
+        return fsb_uring_skip("the kernel has no FUSE over io_uring "
+                              "(no enable_uring parameter)");
     }
     fclose(f);
     if (v[0] == 'Y')
         return 1;
     f = fopen(FSB_URING, "w");
-    if (!f || fputs("Y", f) < 0 || fclose(f) != 0) {
-        printf("(no io_uring turns: cannot switch %s on: %s)\n", FSB_URING,
-               strerror(errno));
-        if (json)
-            fprintf(json, "{\"bench\":\"skip\",\"what\":\"io_uring\","
-                          "\"reason\":\"enable_uring is off and not ours to "
-                          "switch on\"}\n");
-        return 0;
-    }
+    if (!f || fputs("Y", f) < 0 || fclose(f) != 0)
+        return fsb_uring_skip("enable_uring is off and cannot be switched "
+                              "on (not root?)");
     snprintf(was, waslen, "%c", v[0]);
     return 1;
 }

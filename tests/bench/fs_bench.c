@@ -496,11 +496,15 @@ static int fsb_uring_on(char *was, size_t waslen)
 
 static void fsb_uring_restore(const char *was)
 {
-    FILE *f = was[0] ? fopen(FSB_URING, "w") : NULL;
-    if (f && (fputs(was, f) < 0 || fclose(f) != 0))
-        fprintf(stderr, "fs_bench: cannot put %s back to %s\n", FSB_URING, was);
-    else if (f == NULL && was[0])
-        fprintf(stderr, "fs_bench: cannot put %s back to %s\n", FSB_URING, was);
+    if (!was[0])
+        return;
+    FILE *f = fopen(FSB_URING, "w");
+    int ok = f && fputs(was, f) >= 0;
+    if (f && fclose(f) != 0)
+        ok = 0;
+    if (!ok)
+        fprintf(stderr, "fs_bench: cannot put %s back to %s\n", FSB_URING,
+                was);
 }
 
 int main(int argc, char **argv)

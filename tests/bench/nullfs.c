@@ -16,14 +16,18 @@
  * itself, and this floor shows how much for any daemon, not only actorfs.
  *
  * With --io-uring it takes its requests over io_uring where the kernel
- * offers that (fs/uring.c), as actorfs --io-uring does.
+ * offers that (fs/uring.c), as actorfs --io-uring does.  With
+ * --reply-later it answers each write from another thread, as libfuse
+ * allows and actorfs never does: tests/fs/io_uring.sh uses it to cover
+ * that path of fs/uring.c.
  *
- *   nullfs [--io-uring] [--flush-us N] MOUNTPOINT
+ *   nullfs [--io-uring] [--reply-later] [--flush-us N] MOUNTPOINT
  *                           (foreground; stop with fusermount3 -u)
  */
 #include "uring.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,6 +117,21 @@ static void nullfs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
     fuse_reply_create(req, &e, fi);
 }
 
+static int reply_later;
+
+typedef struct {
+    fuse_req_t req;
+    size_t size;
+} nullfs_later;
+
+static void *nullfs_reply_later(void *arg)
+{
+    nullfs_later *l = arg;
+    fuse_reply_write(l->req, l->size);
+    free(l);
+    return NULL;
+}
+
 static void nullfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
                          size_t size, off_t off, struct fuse_file_info *fi)
 {
@@ -120,6 +139,16 @@ static void nullfs_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
     (void)buf;
     (void)off;
     (void)fi;
+    nullfs_later *l = reply_later ? malloc(sizeof(*l)) : NULL;
+    pthread_t t;
+    if (l) {
+        *l = (nullfs_later){req, size};
+        if (pthread_create(&t, NULL, nullfs_reply_later, l) == 0) {
+            pthread_detach(t);
+            return;
+        }
+        free(l);
+    }
     fuse_reply_write(req, size);
 }
 
@@ -173,21 +202,23 @@ static const struct fuse_lowlevel_ops nullfs_ops = {
 int main(int argc, char **argv)
 {
     int at = 1, uring = 0;
-    if (at < argc && strcmp(argv[at], "--io-uring") == 0) {
-        uring = 1;
-        at++;
+    for (; at < argc && argv[at][0] == '-'; at++) {
+        char *end = NULL;
+        if (strcmp(argv[at], "--io-uring") == 0)
+            uring = 1;
+        else if (strcmp(argv[at], "--reply-later") == 0)
+            reply_later = 1;
+        else if (strcmp(argv[at], "--flush-us") == 0 && at + 1 < argc) {
+            double us = strtod(argv[++at], &end);
+            flush_ns = (long)(us * 1000);
+            if (*end || us < 0 || us > 1e6)
+                break;
+        } else
+            break;
     }
-    if (at + 1 < argc && strcmp(argv[at], "--flush-us") == 0) {
-        char *end;
-        double us = strtod(argv[at + 1], &end);
-        if (*end || us < 0 || us > 1e6)
-            argc = 0;
-        flush_ns = (long)(us * 1000);
-        at += 2;
-    }
-    if (argc != at + 1) {
-        fprintf(stderr, "usage: nullfs [--io-uring] [--flush-us N] "
-                        "MOUNTPOINT\n");
+    if (argc != at + 1 || argv[at][0] == '-') {
+        fprintf(stderr, "usage: nullfs [--io-uring] [--reply-later] "
+                        "[--flush-us N] MOUNTPOINT\n");
         return 100;
     }
     char *fargv[] = {argv[0], "-o", "default_permissions,fsname=nullfs", NULL};
@@ -209,7 +240,8 @@ int main(int argc, char **argv)
         fuse_loop_cfg_destroy(lc);
         fuse_session_unmount(se);
         if (u)
-            fprintf(stderr, "nullfs: io_uring %s\n", fs_uring_status(u));
+            fprintf(stderr, "nullfs: io_uring %s, %lu served\n",
+                    fs_uring_status(u), fs_uring_served(u));
         fs_uring_detach(u);
         fuse_remove_signal_handlers(se);
     }

@@ -11,8 +11,12 @@ ORIG=
 if [ -w "$P" ]; then
   ORIG=$(cat "$P")
 fi
+NM=$AF_TMP/null
 restore() {
   local rc=$?
+  if mountpoint -q "$NM" 2>/dev/null; then
+    fusermount3 -u "$NM" 2>/dev/null || umount -l "$NM"
+  fi
   if [ -n "$ORIG" ]; then
     echo "$ORIG" > "$P"
   fi
@@ -86,6 +90,21 @@ if [ -n "$ORIG" ]; then
   COUNT=$((COUNT + 5))
   exercise 5
   af_stop_ok
+  # A reply made on another thread than its request's (libfuse allows
+  # it, actorfs never does): nullfs --reply-later answers writes so.
+  mkdir -p "$NM"
+  "${NULLFS_BIN:?NULLFS_BIN must name the nullfs binary}" --io-uring \
+    --reply-later "$NM" 2> "$AF_TMP/nullfs.err" &
+  npid=$!
+  wait_for 10 mountpoint -q "$NM" || fail "nullfs did not mount"
+  for i in $(seq 1 200); do
+    echo x > "$NM/new" || fail "write $i answered from another thread"
+  done
+  fusermount3 -u "$NM" || fail "unmounting nullfs"
+  wait "$npid" || fail "nullfs exit $?: $(cat "$AF_TMP/nullfs.err")"
+  nserved=$(sed -n 's/.*io_uring on: .*, \([0-9]*\) served.*/\1/p' "$AF_TMP/nullfs.err")
+  [ "${nserved:-0}" -ge 600 ] \
+    || fail "nullfs over io_uring: $(cat "$AF_TMP/nullfs.err")"
   served=$(sed -n 's/.*requests over io_uring: \([0-9]*\) served.*/\1/p' "$LOG" | tail -n 1)
   # Five enqueues since the restart: open, write and flush each, at least.
   [ "${served:-0}" -ge 15 ] || fail "io_uring served ${served:-no} requests"

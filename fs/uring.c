@@ -131,7 +131,10 @@ struct fs_uring {
     pthread_mutex_t mu;
     uint64_t init_unique;
     int offered;
-    _Atomic int started;
+    /* the entries exist: a reply may be for one (set before the first
+     * thread starts, since the kernel uses the rings as soon as every CPU
+     * has one entry, which may be before the rest have started) */
+    _Atomic int rings;
     char status[160];
     void (*log)(const char *status);
     _Atomic unsigned long served;
@@ -597,9 +600,13 @@ static void fs__start(fs_uring *u)
     }
     for (int q = 0; q < u->ncpu; q++)
         pthread_mutex_init(&u->cpus[q].mu, NULL);
+    atomic_store(&u->rings, 1);
     for (int q = 0; q < u->ncpu; q++)
         for (int k = 0; k < u->threads; k++) {
+            /* The CPU's first threads may be serving, and growing. */
+            pthread_mutex_lock(&u->cpus[q].mu);
             int rc = fs__thread_add(u, q);
+            pthread_mutex_unlock(&u->cpus[q].mu);
             if (rc < 0) {
                 /* Until every CPU has one, the kernel uses none. */
                 snprintf(u->status, sizeof(u->status), "%s: CPU %d: %s",
@@ -609,7 +616,6 @@ static void fs__start(fs_uring *u)
                 return;
             }
         }
-    u->started = 1;
     snprintf(u->status, sizeof(u->status),
              "on: %d CPUs, %d threads each (up to %d while all are busy)",
              u->ncpu, u->threads, FS__THREADS_MAX);
@@ -641,13 +647,14 @@ static ssize_t fs__writev(int fd, struct iovec *iov, int count, void *ud)
     if (count < 1 || iov[0].iov_len < sizeof(oh))
         return writev(fd, iov, count);
     memcpy(&oh, iov[0].iov_base, sizeof(oh));
-    if (oh.unique != 0 && u->started) {
+    if (oh.unique != 0 && atomic_load(&u->rings)) {
         ssize_t n = fs__ring_reply(u, oh.unique, iov, count);
         if (n != 0)
             return n;
     }
     pthread_mutex_lock(&u->mu);
-    int init = oh.unique != 0 && oh.unique == u->init_unique && !u->started;
+    int init = oh.unique != 0 && oh.unique == u->init_unique &&
+               !atomic_load(&u->rings);
     if (init && !u->offered)
         snprintf(u->status, sizeof(u->status),
                  "off: the kernel does not offer it (it needs Linux 6.14 "

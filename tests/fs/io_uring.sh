@@ -46,7 +46,8 @@ COUNT=0
 if [ -n "$ORIG" ]; then
   echo Y > "$P"
   af_start --io-uring
-  grep -q 'requests over io_uring: on' "$LOG" \
+  # Said once the kernel has taken INIT's reply, just after the mount.
+  wait_for 10 grep -q 'requests over io_uring: on' "$LOG" \
     || fail "io_uring offered but not on: $(grep io_uring "$LOG")"
   COUNT=$((COUNT + 5))
   exercise 5
@@ -117,7 +118,7 @@ if [ -e "$P" ] && [ -z "$ORIG" ] && [ "$(cat "$P")" = Y ]; then
   af_pass
 fi
 af_start --io-uring
-grep -q 'requests over io_uring: off: the kernel does not offer it' "$LOG" \
+wait_for 10 grep -q 'requests over io_uring: off: the kernel does not offer it' "$LOG" \
   || fail "no reason given: $(grep io_uring "$LOG")"
 COUNT=$((COUNT + 5))
 exercise 5

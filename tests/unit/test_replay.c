@@ -40,14 +40,29 @@ static int tag_step(eng_sctx *s, const cJSON *in, cJSON **out)
     return 0;
 }
 
+/* Adds IN to the state's log, kept sorted: the join's two branches push
+ * at the same time, so the order they finish in is not the workflow's,
+ * and runs compared with each other must not depend on it. */
 static int push_step(eng_sctx *s, const cJSON *in, cJSON **out)
 {
     atomic_fetch_add(&step_runs, 1);
     cJSON *st = eng_sctx_state(s);
-    cJSON *log = cJSON_GetObjectItem(st, "log");
-    if (!log)
-        log = cJSON_AddArrayToObject(st, "log");
-    cJSON_AddItemToArray(log, cJSON_Duplicate(in, 1));
+    const cJSON *log = cJSON_GetObjectItem(st, "log");
+    cJSON *sorted = cJSON_CreateArray();
+    int placed = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, log)
+    {
+        if (!placed && strcmp(e->valuestring, in->valuestring) > 0) {
+            cJSON_AddItemToArray(sorted, cJSON_Duplicate(in, 1));
+            placed = 1;
+        }
+        cJSON_AddItemToArray(sorted, cJSON_Duplicate(e, 1));
+    }
+    if (!placed)
+        cJSON_AddItemToArray(sorted, cJSON_Duplicate(in, 1));
+    cJSON_DeleteItemFromObject(st, "log");
+    cJSON_AddItemToObject(st, "log", sorted);
     *out = NULL;
     return 0;
 }

@@ -308,8 +308,8 @@ static ssize_t fs__put_reply(fs__ent *t, const struct iovec *iov, int count)
 /* Puts a reply to a request that came over io_uring into its entry, and
  * wakes the entry's thread if another thread made the reply; the entry's
  * thread commits it (fs__ring_serve).  0 if UNIQUE came over /dev/fuse. */
-static ssize_t fs__ring_reply(fs_uring *u, uint64_t unique, struct iovec *iov,
-                         int count)
+static ssize_t fs__ring_reply(fs_uring *u, uint64_t unique,
+                              struct iovec *iov, int count)
 {
     fs__ent *t = fs__cur && fs__cur->unique == unique ? fs__cur : NULL;
     for (size_t i = 0; !t && i < u->nents; i++) {

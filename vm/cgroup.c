@@ -10,6 +10,13 @@
  * own cgroup in each hierarchy, in a directory private to this daemon.
  * Where nothing is writable the sandboxes run without limits and the log
  * says so once.
+ *
+ * A daemon killed with -9 cannot remove its directory.  Named by pid
+ * alone, a later daemon given the same pid (pid_max is 32768 here) found
+ * it with its groups still there, could not make its own, and ran its
+ * commands without the cgroup that kills what they leave behind.  So
+ * the name carries the process's start time as well, and each daemon
+ * removes, when it starts, the directories of daemons no longer running.
  */
 #include "vm_int.h"
 
@@ -18,6 +25,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -122,10 +131,36 @@ static hier *hier_get(const char *base, int v2)
     return h;
 }
 
+#define BASE_PREFIX "actorfs-vm-"
+
+/* A process's start time in clock ticks since boot (field 22 of its
+ * stat), 0 when there is no such process. */
+static unsigned long long start_time(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "re");
+    if (f == NULL)
+        return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* The command name may hold spaces and parentheses: skip past its
+     * last ')' to field 3. */
+    char *p = strrchr(buf, ')');
+    unsigned long long t = 0;
+    if (p != NULL && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u "
+                                   "%*d %*d %*d %*d %*d %*d %llu", &t) != 1)
+        t = 0;
+    return t;
+}
+
 /* Our directory under the daemon's cgroup in a hierarchy mounted at MNT. */
 static int make_base(const char *mnt, const char *own, char *base, size_t len)
 {
-    int n = snprintf(base, len, "%s%s/actorfs-vm-%d", mnt, own, (int)getpid());
+    pid_t me = getpid();
+    int n = snprintf(base, len, "%s%s/" BASE_PREFIX "%d-%llu", mnt, own, (int)me,
+                     start_time(me));
     if (n < 0 || (size_t)n >= len)
         return -ENAMETOOLONG;
     if (mkdir(base, 0755) < 0 && errno != EEXIST)
@@ -186,6 +221,98 @@ static void detect_v1(const char *mnt, const char *opts)
     }
 }
 
+static int rmdir_wait(const char *dir)
+{
+    /* A group empties a moment after its last process is reaped. */
+    for (int i = 0; i < 200; i++) {
+        if (rmdir(dir) == 0)
+            return 0;
+        if (errno != EBUSY)
+            return -errno;
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    return -EBUSY;
+}
+
+/* Removes a group and the groups under it, ending what still runs there
+ * (nothing of a sandbox may outlive its daemon; where cgroup.kill is
+ * missing the v2 pass has killed them). */
+static int remove_tree(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return -errno;
+    int rc = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        if (e->d_type != DT_DIR || strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        char sub[1200];
+        if (snprintf(sub, sizeof sub, "%s/%s", dir, e->d_name) >= (int)sizeof sub)
+            continue;
+        int r = remove_tree(sub);
+        rc = rc < 0 ? rc : r;
+    }
+    closedir(d);
+    write_file(dir, "cgroup.kill", "1");
+    int r = rmdir_wait(dir);
+    return rc < 0 ? rc : r;
+}
+
+/* Whether NAME (a sibling of our base) belongs to a daemon that is not
+ * running: its pid is gone, or now names a process started at another
+ * time.  Names without a start time come from releases that had none. */
+static int stale_base(const char *name)
+{
+    unsigned long long pid, t = 0;
+    int n = sscanf(name + strlen(BASE_PREFIX), "%llu-%llu", &pid, &t);
+    if (n < 1 || pid == 0 || pid > INT32_MAX || pid == (unsigned long long)getpid())
+        return 0;
+    unsigned long long now = start_time((pid_t)pid);
+    if (now == 0)
+        return kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+    return n == 2 && now != t;
+}
+
+/* Removes what killed daemons left beside our base in each hierarchy. */
+static void sweep(void)
+{
+    int removed = 0, failed = 0;
+    char first[1200] = "";
+    for (int i = 0; i < G.nh; i++) {
+        char parent[1024];
+        snprintf(parent, sizeof parent, "%s", G.h[i].base);
+        char *slash = strrchr(parent, '/');
+        if (slash == NULL)
+            continue;
+        *slash = '\0';
+        DIR *d = opendir(parent);
+        if (d == NULL)
+            continue;
+        for (struct dirent *e; (e = readdir(d)) != NULL;) {
+            if (e->d_type != DT_DIR || strncmp(e->d_name, BASE_PREFIX, strlen(BASE_PREFIX)) != 0 ||
+                !stale_base(e->d_name))
+                continue;
+            char dir[1200];
+            if (snprintf(dir, sizeof dir, "%s/%s", parent, e->d_name) >= (int)sizeof dir)
+                continue;
+            int rc = remove_tree(dir);
+            if (rc == 0)
+                removed++;
+            else if (failed++ == 0 &&
+                     snprintf(first, sizeof first, "%s (%s)", dir, strerror(-rc)) < 0)
+                first[0] = '\0';
+        }
+        closedir(d);
+    }
+    if (removed > 0)
+        eng_log("vm: removed %d cgroup directories left by daemons no longer running",
+                removed);
+    if (failed > 0)
+        eng_log("vm: %d cgroup directories left by daemons no longer running could not "
+                "be removed, the first %s", failed, first);
+}
+
 void vm__cg_init(void)
 {
     pthread_mutex_lock(&G.mu);
@@ -234,20 +361,12 @@ void vm__cg_init(void)
     for (int i = 0; i < G.nh; i++)
         kill |= G.h[i].kill;
     snprintf(s, left, " kill=%s", kill ? "cgroup.kill" : "signal");
+    sweep();
     pthread_mutex_unlock(&G.mu);
     if (!any)
         eng_log("vm: WARNING: no writable cgroup controller (v2 or v1): "
                 "sandboxes run without memory, pids and cpu limits");
     eng_log("vm: cgroups: %s", G.summary);
-}
-
-static void rmdir_wait(const char *dir)
-{
-    /* A group empties a moment after its last process is reaped. */
-    for (int i = 0; i < 200 && rmdir(dir) < 0 && errno == EBUSY; i++) {
-        struct timespec ts = {0, 1000000};
-        nanosleep(&ts, NULL);
-    }
 }
 
 void vm__cg_shutdown(void)

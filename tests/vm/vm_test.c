@@ -158,14 +158,14 @@ static char *session_file(const char *vm, const char *id, const char *file)
     return slurp(path);
 }
 
-/* 1 if a process whose command line contains NEEDLE (or, with at_start,
- * begins with it: the command itself, not the bwrap that will run it)
- * exists. */
-static int process_matching(const char *needle, int at_start)
+/* The pid of a process whose command line contains NEEDLE (or, with
+ * at_start, begins with it: the command itself, not the bwrap that will
+ * run it), 0 if there is none. */
+static pid_t process_matching(const char *needle, int at_start)
 {
     DIR *d = opendir("/proc");
     struct dirent *de;
-    int found = 0;
+    pid_t found = 0;
     while (d != NULL && (de = readdir(d)) != NULL && !found) {
         char path[300], buf[4096];
         if (de->d_name[0] < '0' || de->d_name[0] > '9')
@@ -181,7 +181,8 @@ static int process_matching(const char *needle, int at_start)
                 buf[i] = ' ';
         buf[n > 0 ? n : 0] = '\0';
         char *at = strstr(buf, needle);
-        found = at != NULL && (!at_start || at == buf);
+        if (at != NULL && (!at_start || at == buf))
+            found = (pid_t)atoi(de->d_name);
     }
     if (d != NULL)
         closedir(d);
@@ -193,7 +194,7 @@ static int process_with(const char *needle)
     return process_matching(needle, 0);
 }
 
-static int command_running(const char *cmdline)
+static pid_t command_running(const char *cmdline)
 {
     return process_matching(cmdline, 1);
 }
@@ -631,15 +632,22 @@ START_TEST(shutdown_ends_running_commands)
 END_TEST
 
 /* A daemon in a process of its own (this binary again, VMTEST_DAEMON set
- * to its directory): it runs `sleep 1234.9` through exec and an agent
- * session whose environment holds the directory's name, says "ready" on
- * stdout once both run, and waits to be killed. */
+ * to its directory): it runs VMTEST_SLEEP (`sleep 1234.9` unless set)
+ * through exec and an agent session whose environment holds the
+ * directory's name, says "ready" on stdout once both run, and waits to be
+ * killed. */
+static const char *daemon_cmd(void)
+{
+    const char *cmd = getenv("VMTEST_SLEEP");
+    return cmd != NULL ? cmd : "sleep 1234.9";
+}
+
 static void *daemon_exec(void *arg)
 {
     (void)arg;
     cJSON *a = cJSON_CreateObject(), *res = NULL;
     char err[512];
-    cJSON_AddStringToObject(a, "cmd", "sleep 1234.9");
+    cJSON_AddStringToObject(a, "cmd", daemon_cmd());
     eng_action(E, "vm", "k", "exec", a, &res, err, sizeof err);
     return NULL;
 }
@@ -667,7 +675,7 @@ static int daemon_main(const char *dir)
     }
     if (pthread_create(&th, NULL, daemon_exec, NULL) != 0)
         return 1;
-    while (!command_running("sleep 1234.9")) {
+    while (!command_running(daemon_cmd())) {
         struct timespec ts = {0, 10 * 1000000};
         nanosleep(&ts, NULL);
     }
@@ -703,12 +711,13 @@ static int process_with_env(const char *mark)
     return found;
 }
 
-START_TEST(sandboxes_die_with_a_killed_daemon)
+/* Starts daemon_main in a process of its own, in DIR_/NAME, running CMD,
+ * and returns its pid once it says it is ready. */
+static pid_t spawn_daemon(const char *name, const char *cmd)
 {
-    char dir[400], mark[420], line[16] = "";
+    char dir[400], line[16] = "";
     int out[2];
-    snprintf(dir, sizeof dir, "%s/killed", DIR_);
-    snprintf(mark, sizeof mark, "MARK=%s", dir);
+    snprintf(dir, sizeof dir, "%s/%s", DIR_, name);
     ck_assert_int_eq(mkdir(dir, 0755), 0);
     ck_assert_int_eq(pipe(out), 0);
     pid_t pid = fork();
@@ -718,6 +727,7 @@ START_TEST(sandboxes_die_with_a_killed_daemon)
         close(out[0]);
         close(out[1]);
         setenv("VMTEST_DAEMON", dir, 1);
+        setenv("VMTEST_SLEEP", cmd, 1);
         execl("/proc/self/exe", "vm_test", (char *)NULL);
         _exit(127);
     }
@@ -727,16 +737,88 @@ START_TEST(sandboxes_die_with_a_killed_daemon)
                   "the daemon never got its command and session running");
     close(out[0]);
     ck_assert_str_eq(line, "ready\n");
-    ck_assert(process_with_env(mark));
+    return pid;
+}
+
+static void kill_daemon(pid_t pid, const char *cmd)
+{
     ck_assert_int_eq(kill(pid, SIGKILL), 0);
     ck_assert_int_eq(waitpid(pid, NULL, 0), pid);
-    ck_assert_msg(gone_within("sleep 1234.9", 5000), "the command outlived the daemon");
+    ck_assert_msg(gone_within(cmd, 5000), "the command outlived the daemon");
+}
+
+START_TEST(sandboxes_die_with_a_killed_daemon)
+{
+    char mark[420];
+    snprintf(mark, sizeof mark, "MARK=%s/killed", DIR_);
+    pid_t pid = spawn_daemon("killed", "sleep 1234.9");
+    ck_assert(process_with_env(mark));
+    kill_daemon(pid, "sleep 1234.9");
     int64_t end = now_ms() + 5000;
     while (process_with_env(mark) && now_ms() < end) {
         struct timespec ts = {0, 20 * 1000000};
         nanosleep(&ts, NULL);
     }
     ck_assert_msg(!process_with_env(mark), "the agent outlived the daemon");
+}
+END_TEST
+
+/* The directory of PID's cgroup in the cgroup2 hierarchy, "" if it has
+ * none there. */
+static void cgroup2_dir(pid_t pid, char *out, size_t len)
+{
+    char path[64], line[2048], mnt[512] = "", rel[1024] = "";
+    out[0] = '\0';
+    FILE *f = fopen("/proc/self/mountinfo", "r");
+    while (f != NULL && fgets(line, sizeof line, f) != NULL) {
+        char *sep = strstr(line, " - cgroup2 ");
+        if (sep != NULL && sscanf(line, "%*s %*s %*s %*s %511s", mnt) == 1)
+            break;
+        mnt[0] = '\0';
+    }
+    if (f != NULL)
+        fclose(f);
+    snprintf(path, sizeof path, "/proc/%d/cgroup", (int)pid);
+    f = fopen(path, "r");
+    while (f != NULL && fgets(line, sizeof line, f) != NULL)
+        if (strncmp(line, "0::", 3) == 0 && sscanf(line + 3, "%1023s", rel) == 1)
+            break;
+    if (f != NULL)
+        fclose(f);
+    if (mnt[0] != '\0' && rel[0] != '\0')
+        snprintf(out, len, "%s%s", mnt, rel);
+}
+
+/* A daemon killed with -9 leaves its cgroup directory; the next daemon
+ * removes it (a later daemon with the same pid could not make its own
+ * groups, and its commands ran without the kill that ends what they
+ * leave behind). */
+START_TEST(cgroups_of_a_killed_daemon_are_removed_by_the_next)
+{
+    const char *cmd = "sleep 4321.1";
+    pid_t pid = spawn_daemon("first", cmd);
+    char group[1200], base[1200];
+    cgroup2_dir(command_running(cmd), group, sizeof group);
+    fflush(stderr);
+    char *log = slurp(LOGF);
+    int kills = strstr(log, "kill=cgroup.kill") != NULL;
+    free(log);
+    if (!kills) {
+        kill_daemon(pid, cmd);
+        return;
+    }
+    /* The command's group is GROUP; the daemon's directory holds it. */
+    snprintf(base, sizeof base, "%s", group);
+    char *slash = strrchr(base, '/');
+    ck_assert_ptr_nonnull(slash);
+    *slash = '\0';
+    ck_assert_msg(strstr(base, "/actorfs-vm-") != NULL, "the command runs in %s", group);
+    kill_daemon(pid, cmd);
+    struct stat st;
+    ck_assert_msg(stat(base, &st) == 0, "%s went with the daemon: nothing to remove", base);
+    pid = spawn_daemon("second", cmd);
+    ck_assert_msg(stat(base, &st) < 0 && errno == ENOENT, "%s is still there", base);
+    kill_daemon(pid, cmd);
 }
 END_TEST
 
@@ -1478,6 +1560,8 @@ static Suite *suite(void)
         {"exec_cancelled_with_its_step", exec_cancelled_with_its_step, 60},
         {"shutdown_ends_running_commands", shutdown_ends_running_commands, 60},
         {"sandboxes_die_with_a_killed_daemon", sandboxes_die_with_a_killed_daemon, 90},
+        {"cgroups_of_a_killed_daemon_are_removed_by_the_next",
+         cgroups_of_a_killed_daemon_are_removed_by_the_next, 90},
         {"escape_read_host_file", escape_read_host_file, 60},
         {"escape_read_etc_shadow", escape_read_etc_shadow, 60},
         {"escape_write_usr", escape_write_usr, 60},

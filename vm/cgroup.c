@@ -299,6 +299,8 @@ static void sweep(void)
             int rc = remove_tree(dir);
             if (rc == 0)
                 removed++;
+            else if (rc == -ENOENT) /* its daemon's own shutdown was first */
+                continue;
             else if (failed++ == 0 &&
                      snprintf(first, sizeof first, "%s (%s)", dir, strerror(-rc)) < 0)
                 first[0] = '\0';

@@ -194,10 +194,11 @@ static int send_msg(box *b, uint32_t type, uint32_t id, const void *payload,
     vm__msg m = {.type = type, .id = id};
     struct iovec iov[2] = {{.iov_base = &m, .iov_len = sizeof m},
                            {.iov_base = (void *)payload, .iov_len = n}};
+    /* Zeroed: the kernel is handed the padding after the fds too. */
     union {
         char buf[CMSG_SPACE(3 * sizeof(int))];
         struct cmsghdr align;
-    } u;
+    } u = {{0}};
     struct msghdr mh = {.msg_iov = iov, .msg_iovlen = n ? 2 : 1};
     if (nfds > 0) {
         mh.msg_control = u.buf;

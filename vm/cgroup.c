@@ -70,15 +70,23 @@ static int write_file(const char *dir, const char *file, const char *text)
     return n < 0 ? -e : 0;
 }
 
+/* The start of a small file, NUL-terminated; -errno if it cannot be opened. */
+static int read_head(const char *path, char *buf, size_t len)
+{
+    FILE *f = fopen(path, "re");
+    if (f == NULL)
+        return -errno;
+    size_t n = fread(buf, 1, len - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    return 0;
+}
+
 static int file_has_word(const char *path, const char *word)
 {
     char buf[1024];
-    FILE *f = fopen(path, "re");
-    if (f == NULL)
+    if (read_head(path, buf, sizeof buf) < 0)
         return 0;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
     for (char *save, *t = strtok_r(buf, " \n", &save); t; t = strtok_r(NULL, " \n", &save))
         if (strcmp(t, word) == 0)
             return 1;
@@ -139,12 +147,8 @@ static unsigned long long start_time(pid_t pid)
 {
     char path[64], buf[1024];
     snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "re");
-    if (f == NULL)
+    if (read_head(path, buf, sizeof buf) < 0)
         return 0;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
     /* The command name may hold spaces and parentheses: skip past its
      * last ')' to field 3. */
     char *p = strrchr(buf, ')');

@@ -48,10 +48,11 @@ static void send_msg(uint32_t type, uint32_t id, int32_t value, int fd)
 {
     vm__msg m = {.type = type, .id = id, .value = value};
     struct iovec iov = {.iov_base = &m, .iov_len = sizeof m};
+    /* Zeroed: the kernel is handed the padding after the fd too. */
     union {
         char buf[CMSG_SPACE(sizeof(int))];
         struct cmsghdr align;
-    } u;
+    } u = {{0}};
     struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
     if (fd >= 0) {
         mh.msg_control = u.buf;

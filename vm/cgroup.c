@@ -450,7 +450,11 @@ vm__cg *vm__cg_create(void)
 int vm__cg_attach(vm__cg *g, pid_t pid)
 {
     char v[32];
-    int rc = 0;
+    int rc = eng_fault("cgroup-attach");
+    if (rc < 0) {
+        eng_log("vm: attach %d: %s (fault injected)", (int)pid, strerror(-rc));
+        return rc;
+    }
     snprintf(v, sizeof v, "%d", (int)pid);
     for (int i = 0; g != NULL && i < MAX_H; i++) {
         if (!g->used[i])

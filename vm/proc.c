@@ -193,9 +193,14 @@ static void read_info(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
          * its init, even before it has armed --die-with-parent. */
         long fd = syscall(SYS_pidfd_open, (pid_t)pid->valueint, 0);
         p->init_fd = fd < 0 ? -1 : (int)fd;
-        if (p->cg != NULL) {
-            vm__cg_attach(p->cg, (pid_t)pid->valueint);
-            vm__cg_attach(p->cg, (pid_t)p->proc.pid);
+        if (p->cg != NULL && (vm__cg_attach(p->cg, (pid_t)pid->valueint) < 0 ||
+                              vm__cg_attach(p->cg, (pid_t)p->proc.pid) < 0)) {
+            /* Never let it run outside its limits; killed while still
+             * held, so nothing of it ran. */
+            static const char why[] = "actorfs: the sandbox could not be put into its "
+                                      "cgroups, so it did not run (the daemon's log says why)\n";
+            p->cbs.err(p->cbs.ud, why, sizeof why - 1);
+            vm__proc_kill(p);
         }
     }
     cJSON_Delete(j);

@@ -333,6 +333,12 @@ static int fault_hook(const char *site, void *ud)
     return strcmp(site, "spawn") == 0 ? -EAGAIN : 0;
 }
 
+static int attach_fault(const char *site, void *ud)
+{
+    (void)ud;
+    return strcmp(site, "cgroup-attach") == 0 ? -EACCES : 0;
+}
+
 static void setup(void)
 {
     char err[512];
@@ -594,6 +600,33 @@ START_TEST(exec_spawn_fault_fails_with_its_errno)
     cJSON *r = run("t", "true", 0);
     ck_assert_int_eq(code_of(r), 0);
     cJSON_Delete(r);
+}
+END_TEST
+
+/* Where a sandbox cannot be put into its cgroups it must not run at all:
+ * neither a command nor an agent, and the user is told why. */
+START_TEST(nothing_runs_outside_its_cgroups)
+{
+    cJSON *res;
+    char err[1024];
+    fflush(stderr);
+    char *log = slurp(LOGF);
+    int limited = strstr(log, "WARNING: no writable cgroup controller") == NULL;
+    free(log);
+    ck_assert_msg(limited, "this host has no cgroups to attach to");
+    eng_fault_set(attach_fault, NULL);
+    cJSON *r = run("t", "touch /home/user/ran", 0);
+    ck_assert_int_ne(code_of(r), 0);
+    ck_assert_ptr_nonnull(strstr(err_of(r), "could not be put into its cgroups"));
+    cJSON_Delete(r);
+    ck_assert_int_lt(act("t", "createSession", "{\"agent\":\"test\"}", &res, err, sizeof err),
+                     0);
+    ck_assert_msg(strstr(err, "could not be put into its cgroups") != NULL, "%s", err);
+    eng_fault_set(NULL, NULL);
+    r = run("t", "test -e /home/user/ran || echo never ran", 0);
+    ck_assert_str_eq(out_of(r), "never ran\n");
+    cJSON_Delete(r);
+    free(create_session("t", "test", NULL));
 }
 END_TEST
 
@@ -1557,6 +1590,7 @@ static Suite *suite(void)
          exec_too_long_is_refused_and_the_vm_goes_on, 60},
         {"exec_bad_args_are_refused", exec_bad_args_are_refused, 60},
         {"exec_spawn_fault_fails_with_its_errno", exec_spawn_fault_fails_with_its_errno, 60},
+        {"nothing_runs_outside_its_cgroups", nothing_runs_outside_its_cgroups, 60},
         {"exec_cancelled_with_its_step", exec_cancelled_with_its_step, 60},
         {"shutdown_ends_running_commands", shutdown_ends_running_commands, 60},
         {"sandboxes_die_with_a_killed_daemon", sandboxes_die_with_a_killed_daemon, 90},

@@ -50,6 +50,7 @@ struct vm__run {
     int sig;
     int pidfd;
     vm__cg *cg;
+    int cg_err; /* the group could not be made: the command must not run */
     vm__proc_cbs cbs;
     struct vm__run *next;
 };
@@ -236,7 +237,7 @@ static void on_started(box *b, vm__run *r, int fd)
     }
     r->pidfd = fd;
     pid_t pid = fd >= 0 ? pidfd_pid(fd) : -1;
-    if (pid <= 0 || (r->cg != NULL && vm__cg_attach(r->cg, pid) < 0)) {
+    if (pid <= 0 || r->cg_err < 0 || (r->cg != NULL && vm__cg_attach(r->cg, pid) < 0)) {
         /* Never let it run outside its limits. */
         static const char why[] = "actorfs: the command could not be put into its "
                                   "cgroups, so it did not run (the daemon's log says why)\n";
@@ -500,7 +501,7 @@ int vm__box_run(const char *vm, const char *const *cmd, char **env,
     r->pidfd = -1;
     r->cbs = *cbs;
     /* Made while init forks. */
-    r->cg = vm__cg_create();
+    r->cg_err = vm__cg_create(&r->cg);
     uv_loop_t *loop = vm__loop();
     uv_pipe_init(loop, &r->out, 0);
     uv_pipe_init(loop, &r->err, 0);

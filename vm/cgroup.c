@@ -270,7 +270,7 @@ static int stale_base(const char *name)
 {
     unsigned long long pid, t = 0;
     int n = sscanf(name + strlen(BASE_PREFIX), "%llu-%llu", &pid, &t);
-    if (n < 1 || pid == 0 || pid > INT32_MAX || pid == (unsigned long long)getpid())
+    if (n < 1 || pid == 0 || pid > INT32_MAX)
         return 0;
     unsigned long long now = start_time((pid_t)pid);
     if (now == 0)
@@ -282,7 +282,6 @@ static int stale_base(const char *name)
 static void sweep(void)
 {
     int removed = 0, failed = 0;
-    char first[1200] = "";
     for (int i = 0; i < G.nh; i++) {
         char parent[1024];
         snprintf(parent, sizeof parent, "%s", G.h[i].base);
@@ -305,18 +304,18 @@ static void sweep(void)
                 removed++;
             else if (rc == -ENOENT) /* its daemon's own shutdown was first */
                 continue;
-            else if (failed++ == 0 &&
-                     snprintf(first, sizeof first, "%s (%s)", dir, strerror(-rc)) < 0)
-                first[0] = '\0';
+            else if (failed++ == 0)
+                eng_log("vm: cannot remove %s, left by a daemon no longer running: %s", dir,
+                        strerror(-rc));
         }
         closedir(d);
     }
     if (removed > 0)
         eng_log("vm: removed %d cgroup directories left by daemons no longer running",
                 removed);
-    if (failed > 0)
+    if (failed > 1)
         eng_log("vm: %d cgroup directories left by daemons no longer running could not "
-                "be removed, the first %s", failed, first);
+                "be removed", failed);
 }
 
 void vm__cg_init(void)
@@ -419,32 +418,37 @@ static void set_limits(const hier *h, const char *dir)
     }
 }
 
-vm__cg *vm__cg_create(void)
+int vm__cg_create(vm__cg **out)
 {
+    *out = NULL;
     if (G.nh == 0)
-        return NULL;
+        return 0;
+    int rc = eng_fault("cgroup-create");
+    if (rc < 0) {
+        eng_log("vm: a command's cgroups: %s (fault injected)", strerror(-rc));
+        return rc;
+    }
     vm__cg *g = calloc(1, sizeof *g);
-    if (g == NULL)
-        return NULL;
+    if (g == NULL) {
+        eng_log("vm: a command's cgroups: out of memory");
+        return -ENOMEM;
+    }
     pthread_mutex_lock(&G.mu);
     unsigned long id = ++G.seq;
     pthread_mutex_unlock(&G.mu);
-    int any = 0;
     for (int i = 0; i < G.nh; i++) {
         snprintf(g->dir[i], sizeof g->dir[i], "%s/%lu", G.h[i].base, id);
         if (mkdir(g->dir[i], 0755) < 0) {
+            rc = -errno;
             eng_log("vm: mkdir %s: %s", g->dir[i], strerror(errno));
-            continue;
+            vm__cg_destroy(g);
+            return rc;
         }
         g->used[i] = 1;
-        any = 1;
         set_limits(&G.h[i], g->dir[i]);
     }
-    if (!any) {
-        free(g);
-        return NULL;
-    }
-    return g;
+    *out = g;
+    return 0;
 }
 
 int vm__cg_attach(vm__cg *g, pid_t pid)

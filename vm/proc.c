@@ -253,6 +253,11 @@ int vm__proc_spawn(const vm__sandbox_spec *s, char **env, int want_stdin,
     p->cbs = *cbs;
     p->block_fd = -1;
     p->init_fd = -1;
+    if ((rc = vm__cg_create(&p->cg)) < 0) {
+        vm__err(err, errlen, "the sandbox's cgroups could not be made (%s), so it did not run",
+                strerror(-rc));
+        goto fail_fds;
+    }
     if (pipe2(info, O_CLOEXEC) < 0 || pipe2(block, O_CLOEXEC) < 0) {
         rc = -errno;
         vm__err(err, errlen, "pipe: %s", strerror(errno));
@@ -281,7 +286,6 @@ int vm__proc_spawn(const vm__sandbox_spec *s, char **env, int want_stdin,
     stdio[4].data.fd = block[0];
     stdio[5].flags = UV_INHERIT_FD;
     stdio[5].data.fd = lifeline[0];
-    p->cg = vm__cg_create();
     p->proc.data = p;
     rc = vm__sandbox_spawn(&p->proc, argv, env, stdio, 6, on_exit_cb);
     vm__argv_free(argv);
@@ -328,6 +332,7 @@ int vm__proc_spawn(const vm__sandbox_spec *s, char **env, int want_stdin,
     *out = p;
     return 0;
 fail_fds:
+    vm__cg_destroy(p->cg);
     vm__argv_free(argv);
     for (int i = 0; i < 2; i++) {
         if (info[i] >= 0)

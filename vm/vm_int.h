@@ -95,9 +95,11 @@ typedef struct vm__cg vm__cg;
 /* Detects controllers (v2 or v1, each) and logs what is missing. */
 void vm__cg_init(void);
 void vm__cg_shutdown(void);
-/* A fresh group with the configured limits; NULL when no controller is
- * usable (the process runs unlimited). */
-vm__cg *vm__cg_create(void);
+/* A fresh group with the configured limits in *OUT; NULL and 0 when no
+ * controller is usable (the process runs unlimited, as logged at start).
+ * -errno (logged) when the group cannot be made: the process must not
+ * run. */
+int vm__cg_create(vm__cg **out);
 int vm__cg_attach(vm__cg *g, pid_t pid);
 /* Kills every process in the group where a kill file exists; 1 if done. */
 int vm__cg_kill(vm__cg *g);

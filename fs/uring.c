@@ -23,6 +23,16 @@
  * (the kernel delivers the next request to the task that asked for it),
  * so a reply made on another thread is handed to it.
  *
+ * An entry holds its request until the reply: an exec running its
+ * command holds one for as long.  So while all of a CPU's threads are
+ * busy another starts.  But the kernel (6.18) gives a newly registered
+ * entry only requests that arrive after it; one queued while every entry
+ * was busy waits until one of those commits, which for an exec may be
+ * minutes (a burst of 8 execs on one CPU ran 4 or 5 at once).  So once a
+ * grown thread's entry is registered, a short-lived thread on that CPU
+ * asks the mount for the root's attributes: the new entry serves that,
+ * and its commit fetches the oldest request waiting.
+ *
  * The ABI (struct layouts, command numbers, the INIT flag) is the
  * kernel's (include/uapi/linux/fuse.h, protocol 7.42); Debian 12's
  * headers predate it, so it is spelled out here.
@@ -43,6 +53,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysinfo.h>
 #include <sys/uio.h>
@@ -107,6 +118,7 @@ typedef struct {
     int busy, replied;
     unsigned last_op; /* resubmitted if the kernel says "again" */
     uint64_t last_commit;
+    int kick; /* started for a busy CPU: kick its queue once registered */
 } fs__ent;
 
 /* A CPU's threads: more start while all are busy (a request that waits,
@@ -122,6 +134,7 @@ typedef struct {
 struct fs_uring {
     struct fuse_session *se;
     int fd;
+    char *mnt;   /* the mount point, for kicks; NULL: none */
     int threads; /* to begin with, per CPU */
     int ncpu;
     fs__cpu *cpus;
@@ -466,6 +479,52 @@ static int fs__hint_on(fs__hint *h)
     return now >= h->off_until;
 }
 
+typedef struct {
+    int qid;
+    char mnt[];
+} fs__kick;
+
+/* Owns nothing of the transport: it may outlive it until the connection
+ * ends, when a kick still queued fails. */
+static void *fs__kick_main(void *arg)
+{
+    fs__kick *k = arg;
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(k->qid, &one);
+    struct statx sx;
+    if (sched_setaffinity(0, sizeof(one), &one) == 0)
+        (void)statx(AT_FDCWD, k->mnt, AT_STATX_FORCE_SYNC, STATX_MODE, &sx);
+    free(k);
+    return NULL;
+}
+
+/* A request from CPU QID, so that its queue's new entry fetches what
+ * waits there.  Failing leaves the waiting requests to the next commit. */
+static void fs__kick_start(fs_uring *u, int qid)
+{
+    size_t len = strlen(u->mnt) + 1;
+    fs__kick *k = malloc(sizeof(*k) + len);
+    pthread_attr_t at;
+    pthread_t th;
+    if (!k)
+        return;
+    k->qid = qid;
+    memcpy(k->mnt, u->mnt, len);
+    int rc = pthread_attr_init(&at);
+    if (rc == 0) {
+        rc = pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+        if (rc == 0)
+            rc = pthread_create(&th, &at, fs__kick_main, k);
+        pthread_attr_destroy(&at);
+    }
+    if (rc != 0) {
+        fprintf(stderr, "actorfs: io_uring: kicking CPU %d: %s\n", qid,
+                strerror(rc));
+        free(k);
+    }
+}
+
 static void *fs__ring_main(void *arg)
 {
     fs__ent *t = arg;
@@ -485,6 +544,14 @@ static void *fs__ring_main(void *arg)
     sqe->fd = u->stop_fd;
     sqe->poll32_events = POLLIN;
     sqe->user_data = FS__UD_STOP;
+    if (t->kick && u->mnt) {
+        /* Registered once submitted; only then may the kick come. */
+        int rc = fs__enter(&t->ring, 0);
+        if (rc < 0)
+            fs__stop_all(u, "register", -rc);
+        else
+            fs__kick_start(u, t->qid);
+    }
     while (!atomic_load(&u->stopping)) {
         int idle = fs__hint_on(&hint) &&
                    sched_setscheduler(0, SCHED_IDLE, &sp) == 0;
@@ -546,11 +613,13 @@ static int fs__ent_init(fs_uring *u, fs__ent *t)
     return fs__ring_init(&t->ring, 4);
 }
 
-/* Starts the next thread of CPU QID (its entry, ring and thread). */
-static int fs__thread_add(fs_uring *u, int qid)
+/* Starts the next thread of CPU QID (its entry, ring and thread); KICK:
+ * for a busy CPU, whose queue may hold requests already. */
+static int fs__thread_add(fs_uring *u, int qid, int kick)
 {
     fs__cpu *cpu = &u->cpus[qid];
     fs__ent *t = &u->ents[(size_t)qid * FS__THREADS_MAX + (size_t)cpu->started];
+    t->kick = kick;
     int rc = fs__ent_init(u, t);
     if (rc == 0)
         rc = -pthread_create(&t->thread, NULL, fs__ring_main, t);
@@ -568,7 +637,7 @@ static void fs__thread_grow(fs_uring *u, int qid)
     fs__cpu *cpu = &u->cpus[qid];
     pthread_mutex_lock(&cpu->mu);
     int rc = cpu->busy >= cpu->started && cpu->started < FS__THREADS_MAX
-                 ? fs__thread_add(u, qid) : 0;
+                 ? fs__thread_add(u, qid, 1) : 0;
     pthread_mutex_unlock(&cpu->mu);
     /* The CPU's threads serve on, one more would only have helped. */
     if (rc < 0)
@@ -605,7 +674,7 @@ static void fs__start(fs_uring *u)
         for (int k = 0; k < u->threads; k++) {
             /* The CPU's first threads may be serving, and growing. */
             pthread_mutex_lock(&u->cpus[q].mu);
-            int rc = fs__thread_add(u, q);
+            int rc = fs__thread_add(u, q, 0);
             pthread_mutex_unlock(&u->cpus[q].mu);
             if (rc < 0) {
                 /* Until every CPU has one, the kernel uses none. */
@@ -681,7 +750,7 @@ static ssize_t fs__writev(int fd, struct iovec *iov, int count, void *ud)
     return n;
 }
 
-int fs_uring_attach(struct fuse_session *se, int threads,
+int fs_uring_attach(struct fuse_session *se, const char *mnt, int threads,
                     void (*log)(const char *status), fs_uring **out)
 {
     if (fs__uring)
@@ -689,6 +758,10 @@ int fs_uring_attach(struct fuse_session *se, int threads,
     fs_uring *u = calloc(1, sizeof(*u));
     if (!u)
         return -ENOMEM;
+    if (mnt && !(u->mnt = strdup(mnt))) {
+        free(u);
+        return -ENOMEM;
+    }
     u->se = se;
     u->fd = fuse_session_fd(se);
     u->threads = threads > 0 ? threads : 1;
@@ -702,6 +775,7 @@ int fs_uring_attach(struct fuse_session *se, int threads,
     if (fuse_session_custom_io(se, &io, u->fd) != 0) {
         fs__uring = NULL;
         pthread_mutex_destroy(&u->mu);
+        free(u->mnt);
         free(u);
         return -EINVAL;
     }
@@ -738,6 +812,7 @@ void fs_uring_detach(fs_uring *u)
         close(u->stop_fd);
     pthread_mutex_destroy(&u->mu);
     fs__uring = NULL;
+    free(u->mnt);
     free(u);
 }
 

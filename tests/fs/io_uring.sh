@@ -71,23 +71,26 @@ if [ -n "$ORIG" ]; then
   COUNT=$((COUNT + 120))
   wait_for 60 eval '[ "$(jq .count "$C/state.json")" = "$COUNT" ]' \
     || fail "burst: count $(cat "$C/state.json"), want $COUNT"
+  # Fresh threads (the burst above grew them).
+  af_restart --io-uring
   # Requests that wait hold their threads; more start, so the others on
-  # that CPU are still served: four execs of `sleep 3` on CPU 0, and
-  # meanwhile a read from CPU 0 answers at once.
+  # that CPU are still served: eight execs of `sleep 5` at once on CPU 0
+  # all run (those that arrive before a new thread is registered too: a
+  # burst ran 4 or 5 at once without the kick), and meanwhile a read from
+  # CPU 0 answers at once.
   V=$MNT/vm@u
   assert_ok mkdir "$V"
   echo true > "$V/exec" || fail "first exec"
   pids=()
-  for i in 1 2 3 4; do
-    taskset -c 0 sh -c "echo 'sleep 3' > '$V/exec'" &
+  for i in 1 2 3 4 5 6 7 8; do
+    taskset -c 0 sh -c "echo 'sleep 5' > '$V/exec'" &
     pids+=($!)
   done
-  wait_for 10 eval '[ "$(ps -eo args | grep -c "^sleep 3")" -ge 4 ]' \
-    || fail "the four execs did not start"
+  wait_for 10 eval '[ "$(ps -eo args | grep -c "^sleep 5")" -ge 8 ]' \
+    || fail "the eight execs did not all start: $(ps -eo args | grep -c "^sleep 5") ran"
   timeout 2 taskset -c 0 cat "$C/state.json" > /dev/null \
     || fail "a read waited behind the execs on its CPU"
   wait "${pids[@]}" || fail "an exec failed"
-  af_restart --io-uring
   COUNT=$((COUNT + 5))
   exercise 5
   af_stop_ok

@@ -266,8 +266,9 @@ static int fs__serve(fs__run *r, fs_state *st, const fs_opts *o)
         r->report_fd = -1;
     }
     fs_uring *ring = NULL;
-    if (o->io_uring && (rc = fs_uring_attach(st->se, st->mountpoint, FS_URING_THREADS,
-                                             fs__ring_log, &ring)) < 0)
+    if (o->io_uring &&
+        (rc = fs_uring_attach(st->se, FS_URING_THREADS, fs__ring_log, &ring)) <
+            0)
         eng_log("io_uring: %s; requests come over /dev/fuse", strerror(-rc));
     struct fuse_loop_config *lc = fuse_loop_cfg_create();
     if (lc) {

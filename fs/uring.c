@@ -29,9 +29,20 @@
  * entry only requests that arrive after it; one queued while every entry
  * was busy waits until one of those commits, which for an exec may be
  * minutes (a burst of 8 execs on one CPU ran 4 or 5 at once).  So once a
- * grown thread's entry is registered, a short-lived thread on that CPU
- * asks the mount for the root's attributes: the new entry serves that,
- * and its commit fetches the oldest request waiting.
+ * grown thread's entry is registered, the thread kicks its CPU's queue:
+ * it asks the kernel, over /dev/fuse, to retrieve nothing of a file one
+ * of the CPU's busy entries is serving (FUSE_NOTIFY_RETRIEVE takes
+ * regular files only, and that request keeps the file's inode while it
+ * waits).  The kernel answers with a request of its own
+ * (FUSE_NOTIFY_REPLY) on the queue of the CPU that asked, which the new
+ * entry takes; committing it, with nothing, fetches the oldest request
+ * waiting; if that one holds the entry, the CPU is busy again and the
+ * next thread kicks for the next.  Every grown thread kicks: one that did
+ * not left requests waiting beside an idle entry (12 of 16 ran).  If no
+ * busy entry serves a file, they are all short, and their commits fetch
+ * what waits.  A kick touches neither the mount (a stat of it from a
+ * helper thread did, and made `fusermount3 -u` fail as busy now and
+ * then) nor libfuse.
  *
  * The ABI (struct layouts, command numbers, the INIT flag) is the
  * kernel's (include/uapi/linux/fuse.h, protocol 7.42); Debian 12's
@@ -53,7 +64,6 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysinfo.h>
 #include <sys/uio.h>
@@ -68,6 +78,9 @@
 #define FS__SQE_SIZE 128 /* IORING_SETUP_SQE128: the command needs 24 bytes */
 #define FS__UD_ENTRY 1
 #define FS__UD_STOP 2
+/* The kernel numbers its requests 2, 4, 6...; a kick's is even too (bit
+ * 0 marks interrupts) and far above them. */
+#define FS__KICK_UNIQUE (1ULL << 62)
 
 struct fs__ent_in_out {
     uint64_t flags;
@@ -118,6 +131,8 @@ typedef struct {
     int busy, replied;
     unsigned last_op; /* resubmitted if the kernel says "again" */
     uint64_t last_commit;
+    uint32_t op;  /* the request being served: its opcode and node */
+    uint64_t node;
     int kick; /* started for a busy CPU: kick its queue once registered */
 } fs__ent;
 
@@ -134,13 +149,13 @@ typedef struct {
 struct fs_uring {
     struct fuse_session *se;
     int fd;
-    char *mnt;   /* the mount point, for kicks; NULL: none */
     int threads; /* to begin with, per CPU */
     int ncpu;
     fs__cpu *cpus;
     size_t payload_max;
     int stop_fd;
     _Atomic int stopping, kicked;
+    _Atomic uint64_t kicks;
     pthread_mutex_t mu;
     uint64_t init_unique;
     int offered;
@@ -346,16 +361,62 @@ static ssize_t fs__ring_reply(fs_uring *u, uint64_t unique,
 
 static void fs__thread_grow(fs_uring *u, int qid);
 
+/* A file one of CPU QID's entries is serving a request for, or 0. */
+static uint64_t fs__busy_file(fs_uring *u, int qid)
+{
+    uint64_t node = 0;
+    for (int k = 0; !node && k < FS__THREADS_MAX; k++) {
+        fs__ent *c = &u->ents[(size_t)qid * FS__THREADS_MAX + (size_t)k];
+        if (!atomic_load(&c->started))
+            break;
+        pthread_mutex_lock(&c->mu);
+        if (c->busy && !c->replied &&
+            (c->op == FUSE_OPEN || c->op == FUSE_READ || c->op == FUSE_WRITE ||
+             c->op == FUSE_FLUSH || c->op == FUSE_FSYNC))
+            node = c->node;
+        pthread_mutex_unlock(&c->mu);
+    }
+    return node;
+}
+
+/* From T's thread, on T's CPU: a request from the kernel on this CPU's
+ * queue, for T's new entry.  Failing leaves what waits to the next
+ * commit. */
+static void fs__kick(fs__ent *t)
+{
+    struct fuse_notify_retrieve_out r = {
+        .notify_unique = FS__KICK_UNIQUE + 2 * atomic_fetch_add(&t->u->kicks, 1),
+        .nodeid = fs__busy_file(t->u, t->qid),
+    };
+    if (!r.nodeid)
+        return;
+    struct fuse_out_header oh = {.len = sizeof(oh) + sizeof(r),
+                                 .error = FUSE_NOTIFY_RETRIEVE};
+    struct iovec iov[2] = {{&oh, sizeof(oh)}, {&r, sizeof(r)}};
+    if (writev(t->u->fd, iov, 2) < 0)
+        fprintf(stderr, "actorfs: io_uring: kicking CPU %d: %s\n", t->qid,
+                strerror(errno));
+}
+
 /* Serves the request in T's entry. */
 static void fs__ring_serve(fs__ent *t)
 {
+    const struct fuse_in_header *in = (const void *)t->hdr->in_out;
+    if (in->opcode == FUSE_NOTIFY_REPLY && in->unique >= FS__KICK_UNIQUE) {
+        /* A kick wants no answer, but only a commit fetches the next. */
+        struct fuse_out_header oh = {.len = sizeof(oh), .unique = in->unique};
+        struct iovec v = {&oh, sizeof(oh)};
+        t->unique = t->hdr->ent.commit_id;
+        fs__put_reply(t, &v, 1);
+        fs__ring_cmd(t, FS__CMD_COMMIT, t->unique);
+        return;
+    }
     fs__cpu *cpu = &t->u->cpus[t->qid];
     pthread_mutex_lock(&cpu->mu);
     int grow = ++cpu->busy == cpu->started && cpu->started < FS__THREADS_MAX;
     pthread_mutex_unlock(&cpu->mu);
     if (grow)
         fs__thread_grow(t->u, t->qid);
-    const struct fuse_in_header *in = (const void *)t->hdr->in_out;
     uint32_t payload = t->hdr->ent.payload_sz;
     size_t fixed = sizeof(*in) + payload;
     if (in->len < fixed || in->len - fixed > FS__OP_IN_MAX ||
@@ -372,6 +433,8 @@ static void fs__ring_serve(fs__ent *t)
     memcpy(t->flat + sizeof(*in) + op, t->payload, payload);
     pthread_mutex_lock(&t->mu);
     t->unique = t->hdr->ent.commit_id;
+    t->op = in->opcode;
+    t->node = in->nodeid;
     t->busy = 1;
     t->replied = 0;
     pthread_mutex_unlock(&t->mu);
@@ -479,52 +542,6 @@ static int fs__hint_on(fs__hint *h)
     return now >= h->off_until;
 }
 
-typedef struct {
-    int qid;
-    char mnt[];
-} fs__kick;
-
-/* Owns nothing of the transport: it may outlive it until the connection
- * ends, when a kick still queued fails. */
-static void *fs__kick_main(void *arg)
-{
-    fs__kick *k = arg;
-    cpu_set_t one;
-    CPU_ZERO(&one);
-    CPU_SET(k->qid, &one);
-    struct statx sx;
-    if (sched_setaffinity(0, sizeof(one), &one) == 0)
-        (void)statx(AT_FDCWD, k->mnt, AT_STATX_FORCE_SYNC, STATX_MODE, &sx);
-    free(k);
-    return NULL;
-}
-
-/* A request from CPU QID, so that its queue's new entry fetches what
- * waits there.  Failing leaves the waiting requests to the next commit. */
-static void fs__kick_start(fs_uring *u, int qid)
-{
-    size_t len = strlen(u->mnt) + 1;
-    fs__kick *k = malloc(sizeof(*k) + len);
-    pthread_attr_t at;
-    pthread_t th;
-    if (!k)
-        return;
-    k->qid = qid;
-    memcpy(k->mnt, u->mnt, len);
-    int rc = pthread_attr_init(&at);
-    if (rc == 0) {
-        rc = pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-        if (rc == 0)
-            rc = pthread_create(&th, &at, fs__kick_main, k);
-        pthread_attr_destroy(&at);
-    }
-    if (rc != 0) {
-        fprintf(stderr, "actorfs: io_uring: kicking CPU %d: %s\n", qid,
-                strerror(rc));
-        free(k);
-    }
-}
-
 static void *fs__ring_main(void *arg)
 {
     fs__ent *t = arg;
@@ -544,13 +561,13 @@ static void *fs__ring_main(void *arg)
     sqe->fd = u->stop_fd;
     sqe->poll32_events = POLLIN;
     sqe->user_data = FS__UD_STOP;
-    if (t->kick && u->mnt) {
+    if (t->kick) {
         /* Registered once submitted; only then may the kick come. */
         int rc = fs__enter(&t->ring, 0);
         if (rc < 0)
             fs__stop_all(u, "register", -rc);
         else
-            fs__kick_start(u, t->qid);
+            fs__kick(t);
     }
     while (!atomic_load(&u->stopping)) {
         int idle = fs__hint_on(&hint) &&
@@ -750,7 +767,7 @@ static ssize_t fs__writev(int fd, struct iovec *iov, int count, void *ud)
     return n;
 }
 
-int fs_uring_attach(struct fuse_session *se, const char *mnt, int threads,
+int fs_uring_attach(struct fuse_session *se, int threads,
                     void (*log)(const char *status), fs_uring **out)
 {
     if (fs__uring)
@@ -758,10 +775,6 @@ int fs_uring_attach(struct fuse_session *se, const char *mnt, int threads,
     fs_uring *u = calloc(1, sizeof(*u));
     if (!u)
         return -ENOMEM;
-    if (mnt && !(u->mnt = strdup(mnt))) {
-        free(u);
-        return -ENOMEM;
-    }
     u->se = se;
     u->fd = fuse_session_fd(se);
     u->threads = threads > 0 ? threads : 1;
@@ -775,7 +788,6 @@ int fs_uring_attach(struct fuse_session *se, const char *mnt, int threads,
     if (fuse_session_custom_io(se, &io, u->fd) != 0) {
         fs__uring = NULL;
         pthread_mutex_destroy(&u->mu);
-        free(u->mnt);
         free(u);
         return -EINVAL;
     }
@@ -812,7 +824,6 @@ void fs_uring_detach(fs_uring *u)
         close(u->stop_fd);
     pthread_mutex_destroy(&u->mu);
     fs__uring = NULL;
-    free(u->mnt);
     free(u);
 }
 

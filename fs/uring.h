@@ -14,17 +14,14 @@
 
 typedef struct fs_uring fs_uring;
 
-/* Takes over SE's reads and writes of /dev/fuse (after fuse_session_mount
- * on MNT, before the session loop).  If the kernel offers io_uring in
- * INIT, the reply accepts it and every CPU gets THREADS threads bound to
- * it, each serving one request at a time from its own ring, and more
- * while all are busy; whatever the kernel still sends over /dev/fuse
- * (INIT, forgets, interrupts) and the daemon's notifications go through
- * the usual loop.  MNT (may be NULL) is where a new thread asks for the
- * root's attributes, so that requests queued before it get served.  LOG,
- * if given, is told the status once INIT has settled it.  One per
- * process. */
-int fs_uring_attach(struct fuse_session *se, const char *mnt, int threads,
+/* Takes over SE's reads and writes of /dev/fuse (after fuse_session_mount,
+ * before the session loop).  If the kernel offers io_uring in INIT, the
+ * reply accepts it and every CPU gets THREADS threads bound to it, each
+ * serving one request at a time from its own ring; whatever the kernel
+ * still sends over /dev/fuse (INIT, forgets, interrupts) and the
+ * daemon's notifications go through the usual loop.  LOG, if given, is
+ * told the status once INIT has settled it.  One per process. */
+int fs_uring_attach(struct fuse_session *se, int threads,
                     void (*log)(const char *status), fs_uring **out);
 
 /* After the loop and the unmount: stops the threads and frees. */

@@ -232,7 +232,7 @@ int main(int argc, char **argv)
     fs_uring *u = NULL;
     if (fuse_set_signal_handlers(se) == 0 &&
         fuse_session_mount(se, argv[at]) == 0 &&
-        (!uring || fs_uring_attach(se, argv[at], 2, NULL, &u) == 0)) {
+        (!uring || fs_uring_attach(se, 2, NULL, &u) == 0)) {
         struct fuse_loop_config *lc = fuse_loop_cfg_create();
         fuse_loop_cfg_set_max_threads(lc, 64);
         fuse_loop_cfg_set_idle_threads(lc, 16);
